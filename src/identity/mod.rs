@@ -1,0 +1,453 @@
+//! Identity resolution: which contact an event belongs to (SPEC 2).
+//!
+//! * `index` maps every known identifier to the contact that owns it.
+//! * `records` holds, per live contact, its identifiers (sorted, so the first is the primary
+//!   id), its stable key and the ids of the contacts it absorbed.
+//!
+//! **Concurrency.** Reads take no engine lock: an event whose identifiers are all known and all
+//! lead to one contact (the bulk of traffic once people are known) resolves with one shared-map
+//! lookup per identifier. Anything that changes identity — a new identifier, a merge, a
+//! conflict, an erasure — is decided under one short writer section, because a merge decision
+//! must see every involved contact's identifiers at once and be all-or-nothing. Contact ids are
+//! allocated inside that section, so a smaller id always means "created first", which is how the
+//! survivor of a merge is chosen. A reader racing with a merge may still route an event to the
+//! absorbed contact; the shard that owned it forwards such events to the survivor (see
+//! `engine::shard`), so nothing is lost.
+
+use crate::event::{IdType, Identifier};
+use ahash::RandomState;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A contact's dense internal id; smaller ids were created earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContactId(pub u32);
+
+impl fmt::Display for ContactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How many identifiers of one type a contact may own. Types not listed are unlimited.
+///
+/// ```
+/// use tropa::{IdLimits, IdType};
+/// let limits = IdLimits::default().with(IdType::Phone, 2);
+/// assert_eq!(limits.get(&IdType::Customer), Some(1));
+/// assert_eq!(limits.get(&IdType::Phone), Some(2));
+/// assert_eq!(limits.get(&IdType::Cookie), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdLimits {
+    limits: HashMap<IdType, u32>,
+}
+
+impl Default for IdLimits {
+    /// `customer` and `loyalty`: one per contact.
+    fn default() -> IdLimits {
+        IdLimits::unlimited()
+            .with(IdType::Customer, 1)
+            .with(IdType::Loyalty, 1)
+    }
+}
+
+impl IdLimits {
+    /// No type is limited.
+    pub fn unlimited() -> IdLimits {
+        IdLimits {
+            limits: HashMap::new(),
+        }
+    }
+
+    /// Sets the limit of one type (at least 1).
+    pub fn with(mut self, kind: IdType, max: u32) -> IdLimits {
+        self.limits.insert(kind, max.max(1));
+        self
+    }
+
+    /// The limit of a type, if any.
+    pub fn get(&self, kind: &IdType) -> Option<u32> {
+        self.limits.get(kind).copied()
+    }
+
+    /// True when a set of identifiers holds more values of some limited type than allowed.
+    fn violated_by<'a>(&self, ids: impl Iterator<Item = &'a Identifier>) -> bool {
+        if self.limits.is_empty() {
+            return false;
+        }
+        let mut limited: SmallVec<[&Identifier; 8]> =
+            ids.filter(|i| self.limits.contains_key(&i.kind)).collect();
+        limited.sort();
+        limited.dedup();
+        let mut i = 0;
+        while i < limited.len() {
+            let kind = &limited[i].kind;
+            let n = limited[i..].iter().take_while(|x| &x.kind == kind).count();
+            if n as u64 > u64::from(self.limits[kind]) {
+                return true;
+            }
+            i += n;
+        }
+        false
+    }
+}
+
+/// What identity resolution decided for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resolution {
+    /// The contact the event goes to.
+    pub(crate) contact: ContactId,
+    /// The contact was created by this event.
+    pub(crate) created: bool,
+    /// Contacts merged into `contact` by this event.
+    pub(crate) absorbed: SmallVec<[ContactId; 1]>,
+    /// A one-per-contact limit stopped a merge or left identifiers unlinked.
+    pub(crate) conflict: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) key: Identifier,
+    /// Sorted by priority; `ids[0]` is the primary id.
+    pub(crate) ids: SmallVec<[Identifier; 2]>,
+    /// Every contact merged into this one, transitively.
+    pub(crate) absorbed: Vec<ContactId>,
+}
+
+/// A contact removed by an erase request.
+#[derive(Debug, Clone)]
+pub(crate) struct Erased {
+    pub(crate) contact: ContactId,
+    pub(crate) absorbed: Vec<ContactId>,
+}
+
+pub(crate) struct Identity {
+    index: DashMap<Identifier, ContactId, RandomState>,
+    records: DashMap<ContactId, Record, RandomState>,
+    next: AtomicU32,
+    writer: Mutex<()>,
+    limits: IdLimits,
+}
+
+impl Identity {
+    pub(crate) fn new(limits: IdLimits) -> Identity {
+        Identity {
+            index: DashMap::with_hasher(RandomState::new()),
+            records: DashMap::with_hasher(RandomState::new()),
+            next: AtomicU32::new(0),
+            writer: Mutex::new(()),
+            limits,
+        }
+    }
+
+    /// The contact that owns an identifier.
+    pub(crate) fn owner(&self, id: &Identifier) -> Option<ContactId> {
+        self.index.get(id).map(|c| *c)
+    }
+
+    /// A copy of a live contact's record.
+    pub(crate) fn record(&self, c: ContactId) -> Option<Record> {
+        self.records.get(&c).map(|r| r.clone())
+    }
+
+    /// Live contacts.
+    pub(crate) fn contacts(&self) -> Vec<ContactId> {
+        let mut v: Vec<ContactId> = self.records.iter().map(|r| *r.key()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn identifiers(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Ids handed out so far (the high-water mark of contact ids).
+    pub(crate) fn allocated(&self) -> u32 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// Resolves an event's identifiers (non-empty) to a contact, creating, linking and merging
+    /// as SPEC 2 says.
+    pub(crate) fn resolve(&self, ids: &[Identifier]) -> Resolution {
+        if let Some(c) = self.fast(ids) {
+            return Resolution {
+                contact: c,
+                created: false,
+                absorbed: SmallVec::new(),
+                conflict: false,
+            };
+        }
+        let _w = self.writer.lock();
+        self.resolve_locked(ids)
+    }
+
+    fn fast(&self, ids: &[Identifier]) -> Option<ContactId> {
+        let mut owner = None;
+        for id in ids {
+            let c = self.owner(id)?;
+            if owner.is_some_and(|o| o != c) {
+                return None;
+            }
+            owner = Some(c);
+        }
+        owner
+    }
+
+    fn resolve_locked(&self, ids: &[Identifier]) -> Resolution {
+        let mut roots: SmallVec<[ContactId; 2]> = SmallVec::new();
+        let mut unowned: SmallVec<[&Identifier; 2]> = SmallVec::new();
+        for id in ids {
+            match self.owner(id) {
+                Some(c) => roots.push(c),
+                None => unowned.push(id),
+            }
+        }
+        roots.sort_unstable();
+        roots.dedup();
+        unowned.sort();
+        let owned_ids: Vec<Vec<Identifier>> = roots
+            .iter()
+            .map(|c| {
+                self.records
+                    .get(c)
+                    .map(|r| r.ids.to_vec())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let conflict = self
+            .limits
+            .violated_by(owned_ids.iter().flatten().chain(unowned.iter().copied()));
+        if !conflict {
+            let Some((&survivor, rest)) = roots.split_first() else {
+                let c = self.create(&unowned);
+                return Resolution {
+                    contact: c,
+                    created: true,
+                    absorbed: SmallVec::new(),
+                    conflict: false,
+                };
+            };
+            for &r in rest {
+                self.merge(survivor, r);
+            }
+            self.link(survivor, &unowned);
+            return Resolution {
+                contact: survivor,
+                created: false,
+                absorbed: rest.iter().copied().collect(),
+                conflict: false,
+            };
+        }
+        // Conflict: nothing merges. The event goes to the owner of its highest-priority
+        // identifier (a new contact when nobody owns it); its unowned identifiers join that
+        // contact where they break no limit.
+        let top = ids
+            .iter()
+            .min()
+            .expect("events carry at least one identifier");
+        let (target, created) = match self.owner(top) {
+            Some(c) => (c, false),
+            None => (self.create(&[top]), true),
+        };
+        for id in unowned.iter().copied().filter(|id| *id != top) {
+            let ok = self.records.get(&target).is_some_and(|r| {
+                !self
+                    .limits
+                    .violated_by(r.ids.iter().chain(std::iter::once(id)))
+            });
+            if ok {
+                self.link(target, &[id]);
+            }
+        }
+        Resolution {
+            contact: target,
+            created,
+            absorbed: SmallVec::new(),
+            conflict: true,
+        }
+    }
+
+    fn create(&self, ids: &[&Identifier]) -> ContactId {
+        let c = ContactId(self.next.fetch_add(1, Ordering::AcqRel));
+        let mut own: SmallVec<[Identifier; 2]> = ids.iter().map(|i| (*i).clone()).collect();
+        own.sort();
+        for id in &own {
+            self.index.insert(id.clone(), c);
+        }
+        self.records.insert(
+            c,
+            Record {
+                key: own[0].clone(),
+                ids: own,
+                absorbed: Vec::new(),
+            },
+        );
+        c
+    }
+
+    fn link(&self, c: ContactId, ids: &[&Identifier]) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.index.insert((*id).clone(), c);
+        }
+        let mut r = self.records.get_mut(&c).expect("linked contact is live");
+        r.ids.extend(ids.iter().map(|i| (*i).clone()));
+        r.ids.sort();
+    }
+
+    fn merge(&self, survivor: ContactId, from: ContactId) {
+        let Some((_, gone)) = self.records.remove(&from) else {
+            return;
+        };
+        for id in &gone.ids {
+            self.index.insert(id.clone(), survivor);
+        }
+        let mut r = self.records.get_mut(&survivor).expect("survivor is live");
+        r.ids.extend(gone.ids);
+        r.ids.sort();
+        r.absorbed.push(from);
+        r.absorbed.extend(gone.absorbed);
+    }
+
+    /// Removes every contact that owns one of `ids`, with all its identifiers.
+    pub(crate) fn erase(&self, ids: &[Identifier]) -> Vec<Erased> {
+        let _w = self.writer.lock();
+        let mut roots: Vec<ContactId> = ids.iter().filter_map(|i| self.owner(i)).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
+            .into_iter()
+            .filter_map(|c| {
+                let (_, rec) = self.records.remove(&c)?;
+                for id in &rec.ids {
+                    self.index.remove(id);
+                }
+                Some(Erased {
+                    contact: c,
+                    absorbed: rec.absorbed,
+                })
+            })
+            .collect()
+    }
+
+    /// Approximate heap bytes of the index and records (for memory reports).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let per_id = std::mem::size_of::<Identifier>() + std::mem::size_of::<ContactId>() + 16;
+        let strings: usize = self
+            .records
+            .iter()
+            .map(|r| {
+                r.ids.iter().map(|i| 2 * i.value.len()).sum::<usize>()
+                    + std::mem::size_of::<Record>()
+                    + if r.ids.spilled() {
+                        r.ids.capacity() * std::mem::size_of::<Identifier>()
+                    } else {
+                        0
+                    }
+                    + r.absorbed.capacity() * 4
+                    + 24
+            })
+            .sum();
+        self.index.len() * per_id + strings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Identifier {
+        Identifier::parse_pair(s).unwrap()
+    }
+
+    fn ids(list: &[&str]) -> Vec<Identifier> {
+        list.iter().map(|s| id(s)).collect()
+    }
+
+    #[test]
+    fn create_link_merge() {
+        let i = Identity::new(IdLimits::default());
+        let a = i.resolve(&ids(&["cookie:a"]));
+        assert!(a.created);
+        let b = i.resolve(&ids(&["device:b"]));
+        let same = i.resolve(&ids(&["cookie:a", "email:x@y"]));
+        assert_eq!(same.contact, a.contact);
+        assert!(!same.created);
+        let m = i.resolve(&ids(&["device:b", "email:x@y"]));
+        assert_eq!(m.contact, a.contact, "the contact created first survives");
+        assert_eq!(m.absorbed.as_slice(), &[b.contact]);
+        assert_eq!(i.owner(&id("device:b")), Some(a.contact));
+        let r = i.record(a.contact).unwrap();
+        assert_eq!(
+            r.ids[0],
+            id("email:x@y"),
+            "primary id is the highest priority"
+        );
+        assert_eq!(r.key, id("cookie:a"), "key is the primary id at creation");
+        assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn conflicting_customers_do_not_merge() {
+        let i = Identity::new(IdLimits::default());
+        let a = i.resolve(&ids(&["customer:1", "cookie:a"])).contact;
+        let b = i.resolve(&ids(&["customer:2", "cookie:b"])).contact;
+        let r = i.resolve(&ids(&["cookie:a", "device:b2", "fingerprint:f"]));
+        assert_eq!(r.contact, a);
+        let r = i.resolve(&ids(&["device:b2", "cookie:b", "phone:9"]));
+        assert!(r.conflict, "merging a and b would give two customer ids");
+        assert!(r.absorbed.is_empty());
+        assert!(
+            r.created,
+            "phone:9 is the top identifier and nobody owns it"
+        );
+        assert_eq!(i.owner(&id("phone:9")), Some(r.contact));
+        assert_eq!(i.owner(&id("device:b2")), Some(a), "owned identifiers stay");
+        assert_eq!(i.owner(&id("cookie:b")), Some(b));
+        let r = i.resolve(&ids(&["device:b2", "cookie:b", "fingerprint:g"]));
+        assert!(r.conflict);
+        assert_eq!(r.contact, a, "device:b2 is the top identifier, owned by a");
+        assert_eq!(
+            i.owner(&id("fingerprint:g")),
+            Some(a),
+            "unowned ids join the target"
+        );
+        // A new customer id on a contact that has one: goes to a new contact.
+        let r = i.resolve(&ids(&["customer:3", "cookie:a"]));
+        assert!(r.conflict && r.created);
+        assert_eq!(i.owner(&id("cookie:a")), Some(a));
+        // Limits are configurable.
+        let u = Identity::new(IdLimits::unlimited());
+        let a = u.resolve(&ids(&["customer:1"])).contact;
+        let r = u.resolve(&ids(&["customer:1", "customer:2"]));
+        assert_eq!(r.contact, a);
+        assert!(!r.conflict);
+    }
+
+    #[test]
+    fn erase_removes_everything() {
+        let i = Identity::new(IdLimits::default());
+        let a = i.resolve(&ids(&["cookie:a", "email:e@x"])).contact;
+        let _b = i.resolve(&ids(&["cookie:b"])).contact;
+        i.resolve(&ids(&["cookie:b", "email:e@x"]));
+        let gone = i.erase(&ids(&["cookie:b"]));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].contact, a);
+        assert_eq!(gone[0].absorbed.len(), 1);
+        assert_eq!(i.identifiers(), 0);
+        assert_eq!(i.len(), 0);
+        let again = i.resolve(&ids(&["cookie:a"]));
+        assert!(again.created && again.contact != a);
+    }
+}

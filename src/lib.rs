@@ -1,0 +1,87 @@
+//! # tropa
+//!
+//! An embedded, real-time customer-data engine. It takes every touchpoint of a shop's customers
+//! as it happens — web, app, e-mail, SMS, push, in-store beacons, point of sale — works out who
+//! the person is across cookies, devices and e-mail addresses, and keeps a live profile per
+//! contact: first and last seen, per-channel and per-brand activity, purchases and revenue,
+//! cart, consents, attributes, manual tags, lifecycle stage and a timeline of recent events.
+//!
+//! ```
+//! use tropa::{Engine, Event, IdType, Money, Payload};
+//!
+//! let engine = Engine::builder().build()?;
+//! let buy = Event::new(1_772_359_200_000, Payload::Purchase {
+//!         order: "o-1".into(),
+//!         amount: Money::from_f64(120.0).unwrap(),
+//!         currency: Some("PLN".into()),
+//!         items: vec![],
+//!     })
+//!     .with_id(IdType::Email, "ana@example.com")?
+//!     .with_brand("shop-a");
+//! engine.ingest(buy)?;
+//! engine.flush();
+//! let ana = tropa::Identifier::new(IdType::Email, "ana@example.com")?;
+//! assert_eq!(engine.profile(&ana).unwrap().revenue, 120.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Layout
+//!
+//! Data flows one way through the modules: [`event`] (the wire model and JSON decoding) →
+//! `identity` (identifier → contact, merges) → `state` (one contact's profile and its exact
+//! merge) → [`engine`] (clock, de-duplication, shards, ingest, queries). The [`sim`] module
+//! generates realistic streams for examples, tests and benchmarks; the `tropa` binary is the
+//! command line.
+//!
+//! ## Choices where the contract is silent
+//!
+//! * **Which events count as activity.** Every accepted event except `erase` moves first/last
+//!   seen, the per-channel last-seen time, the per-brand last-seen time (for a non-empty
+//!   brand) and the event count, including `identify`, `consent`, `attribute` and `tag`.
+//! * **Money** is fixed-point (millionths), so revenue is exact and independent of the order
+//!   in which amounts are added; `currency` is kept on the event but amounts of different
+//!   currencies are not converted.
+//! * **Durations** on the wire are seconds (fractions allowed) and are kept in milliseconds.
+//! * **Identifiers**: one per type per event (the JSON object form allows no more; typed events
+//!   are held to the same rule). Values are trimmed; e-mails are also lower-cased. Numbers are
+//!   accepted as identifier values and kept as their decimal text. Values longer than 256 bytes
+//!   are refused.
+//! * **A new identifier that would break a one-per-contact limit** of the single contact the
+//!   other identifiers lead to is treated like a merge conflict: the event goes to the owner of
+//!   its highest-priority identifier, or to a new contact.
+//! * **De-duplication**: event ids are remembered for a window of event time (default 24 h,
+//!   never shorter than the lateness bound), checked before lateness so that retrying an old,
+//!   accepted event is acknowledged as a duplicate rather than refused as late. `erase` events
+//!   are not remembered (repeating one is harmless). Memory: about `2 × id length + 80` bytes
+//!   per remembered id.
+//! * **Tag events**: a tag in both `add` and `remove` of one event is refused; manual tags are
+//!   last-writer-wins per tag by event time.
+//! * **Attributes** accept strings, numbers and booleans; `null` deletes. Custom-event `props`
+//!   accept the same scalars (a `null` prop is dropped); nested objects and lists are refused
+//!   with the field's path.
+//! * **Cart**: removing more than the line holds drops the line; a `cart_remove` price is
+//!   ignored; an unpriced line counts 0 towards `cart_value`.
+//! * **Timeline**: the latest 10 events by default ([`EngineBuilder::timeline_len`]), kept in
+//!   compact form (kind, channel, brand, subject, amount).
+//! * **Lifecycle stage** is computed at engine time when a profile is read; before any event,
+//!   engine time counts as 0.
+
+#![warn(unreachable_pub, missing_docs)]
+
+pub mod engine;
+pub mod event;
+mod identity;
+mod intern;
+pub mod sim;
+mod state;
+
+pub use engine::{
+    ConfigError, Engine, EngineBuilder, IngestError, IngestLineError, Ingested, JsonlReport,
+    MemoryReport, Stats,
+};
+pub use event::{
+    decode_line, decode_value, Channel, Event, EventError, EventErrorKind, IdError, IdType,
+    Identifier, Item, Kind, Money, Payload, Ts, Value,
+};
+pub use identity::{ContactId, IdLimits};
+pub use state::{BrandView, CartLineView, Profile, Stage, TimelineView};

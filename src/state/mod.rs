@@ -1,0 +1,308 @@
+//! One contact's live profile: counters, commerce totals per brand, cart, consents, attributes,
+//! manual tags and a bounded timeline, with an exact merge of two profiles.
+//!
+//! Every field is built so that the result depends only on the *set* of events applied, each
+//! stamped with `(event time, arrival sequence)`, and not on the order they were applied in:
+//! counters and sums add (money is fixed-point, so sums are exact), first/last times take the
+//! minimum/maximum, latest-value fields (consents, attributes, manual tags) keep the value with
+//! the greatest stamp, and the cart refolds in stamp order (see [`cart`]). That is what makes
+//! late events and merges exact: [`ContactState::absorb`] gives the same state as applying
+//! both contacts' events to one.
+
+pub(crate) mod cart;
+mod stage;
+pub(crate) mod timeline;
+mod view;
+
+use crate::event::{Channel, Event, Money, Payload, Ts, Value};
+use crate::intern::{Interner, Sym};
+use smallvec::SmallVec;
+
+pub use stage::Stage;
+pub(crate) use stage::StageWindows;
+pub use view::{BrandView, CartLineView, Profile, TimelineView};
+pub(crate) use view::{ProfileIdentity, ViewContext};
+
+/// The order of events: event time first, arrival sequence to break ties (SPEC 3: events with
+/// equal times apply in arrival order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) struct Stamp {
+    pub(crate) ts: Ts,
+    pub(crate) seq: u64,
+}
+
+/// A last-writer-wins register ordered by [`Stamp`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Lww<T> {
+    pub(crate) at: Stamp,
+    pub(crate) value: T,
+}
+
+/// Keyed last-writer-wins registers, small and unsorted (few keys per contact).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LwwMap<T> {
+    items: SmallVec<[(Sym, Lww<T>); 1]>,
+}
+
+impl<T> LwwMap<T> {
+    pub(crate) fn set(&mut self, key: Sym, at: Stamp, value: T) {
+        match self.items.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, cur)) if cur.at < at => *cur = Lww { at, value },
+            Some(_) => {}
+            None => self.items.push((key, Lww { at, value })),
+        }
+    }
+
+    fn absorb(&mut self, other: LwwMap<T>) {
+        for (k, v) in other.items {
+            self.set(k, v.at, v.value);
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Sym, &T)> {
+        self.items.iter().map(|(k, v)| (*k, &v.value))
+    }
+}
+
+/// Purchase and refund totals, overall or for one brand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Commerce {
+    pub(crate) purchases: u32,
+    pub(crate) refunds: u32,
+    pub(crate) revenue: Money,
+    pub(crate) first_purchase: Option<Ts>,
+    pub(crate) last_purchase: Option<Ts>,
+}
+
+impl Commerce {
+    fn purchase(&mut self, ts: Ts, amount: Money) {
+        self.purchases += 1;
+        self.revenue.0 = self.revenue.0.saturating_add(amount.0);
+        self.first_purchase = Some(self.first_purchase.map_or(ts, |f| f.min(ts)));
+        self.last_purchase = self.last_purchase.max(Some(ts));
+    }
+
+    fn refund(&mut self, amount: Money) {
+        self.refunds += 1;
+        self.revenue.0 = self.revenue.0.saturating_sub(amount.0);
+    }
+
+    fn absorb(&mut self, o: Commerce) {
+        self.purchases += o.purchases;
+        self.refunds += o.refunds;
+        self.revenue.0 = self.revenue.0.saturating_add(o.revenue.0);
+        self.first_purchase = match (self.first_purchase, o.first_purchase) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_purchase = self.last_purchase.max(o.last_purchase);
+    }
+}
+
+/// Per-brand activity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BrandStats {
+    pub(crate) commerce: Commerce,
+    pub(crate) last_seen: Ts,
+}
+
+/// Settings that shape what a profile keeps.
+#[derive(Debug, Clone)]
+pub(crate) struct StateConfig {
+    pub(crate) timeline_capacity: usize,
+    pub(crate) stage: StageWindows,
+}
+
+/// One contact's profile state, owned by exactly one shard.
+#[derive(Debug, Clone)]
+pub(crate) struct ContactState {
+    pub(crate) first_seen: Ts,
+    pub(crate) last_seen: Ts,
+    pub(crate) events: u64,
+    pub(crate) channels: SmallVec<[(Channel, Ts); 2]>,
+    pub(crate) totals: Commerce,
+    pub(crate) brands: SmallVec<[(Sym, BrandStats); 1]>,
+    pub(crate) cart: cart::Cart,
+    pub(crate) consents: LwwMap<bool>,
+    pub(crate) attributes: LwwMap<Option<Value>>,
+    pub(crate) tags: LwwMap<bool>,
+    pub(crate) timeline: timeline::Timeline,
+}
+
+impl Default for ContactState {
+    fn default() -> ContactState {
+        ContactState {
+            first_seen: Ts::MAX,
+            last_seen: Ts::MIN,
+            events: 0,
+            channels: SmallVec::new(),
+            totals: Commerce::default(),
+            brands: SmallVec::new(),
+            cart: cart::Cart::default(),
+            consents: LwwMap::default(),
+            attributes: LwwMap::default(),
+            tags: LwwMap::default(),
+            timeline: timeline::Timeline::default(),
+        }
+    }
+}
+
+fn max_into<K: PartialEq + Copy>(list: &mut SmallVec<[(K, Ts); 2]>, key: K, ts: Ts) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, t)) => *t = (*t).max(ts),
+        None => list.push((key, ts)),
+    }
+}
+
+impl ContactState {
+    fn brand_mut(&mut self, brand: Sym) -> &mut BrandStats {
+        let i = match self.brands.iter().position(|(b, _)| *b == brand) {
+            Some(i) => i,
+            None => {
+                self.brands.push((
+                    brand,
+                    BrandStats {
+                        last_seen: Ts::MIN,
+                        ..BrandStats::default()
+                    },
+                ));
+                self.brands.len() - 1
+            }
+        };
+        &mut self.brands[i].1
+    }
+
+    /// Applies one accepted event. `erase` events never reach a profile.
+    pub(crate) fn apply(&mut self, ev: &Event, seq: u64, syms: &Interner, cfg: &StateConfig) {
+        let at = Stamp { ts: ev.ts, seq };
+        let ts = ev.ts;
+        self.events += 1;
+        self.first_seen = self.first_seen.min(ts);
+        self.last_seen = self.last_seen.max(ts);
+        max_into(&mut self.channels, ev.channel, ts);
+        let brand = syms.intern(&ev.brand);
+        if !ev.brand.is_empty() {
+            let b = self.brand_mut(brand);
+            b.last_seen = b.last_seen.max(ts);
+        }
+        let mut subject = None;
+        let mut amount = None;
+        match &ev.payload {
+            Payload::ProductView { product, .. } => subject = Some(syms.intern(product)),
+            Payload::CartAdd {
+                product,
+                qty,
+                price,
+                ..
+            } => {
+                let p = syms.intern(product);
+                subject = Some(p);
+                self.cart.add(at, p, *qty, *price);
+            }
+            Payload::CartRemove { product, qty, .. } => {
+                let p = syms.intern(product);
+                subject = Some(p);
+                self.cart.remove(at, p, *qty);
+            }
+            Payload::Purchase {
+                order, amount: a, ..
+            } => {
+                subject = Some(syms.intern(order));
+                amount = Some(*a);
+                self.totals.purchase(ts, *a);
+                if !ev.brand.is_empty() {
+                    self.brand_mut(brand).commerce.purchase(ts, *a);
+                }
+                self.cart.purchase(at);
+            }
+            Payload::Refund { order, amount: a } => {
+                subject = Some(syms.intern(order));
+                amount = Some(*a);
+                self.totals.refund(*a);
+                if !ev.brand.is_empty() {
+                    self.brand_mut(brand).commerce.refund(*a);
+                }
+            }
+            Payload::Campaign { campaign, .. } => {
+                subject = campaign.as_deref().map(|c| syms.intern(c))
+            }
+            Payload::Beacon { zone, .. } => subject = Some(syms.intern(zone)),
+            Payload::Geo { place } => subject = Some(syms.intern(place)),
+            Payload::FormSubmit { form } => subject = form.as_deref().map(|f| syms.intern(f)),
+            Payload::Consent { topic, granted } => {
+                let t = syms.intern(topic);
+                subject = Some(t);
+                self.consents.set(t, at, *granted);
+            }
+            Payload::Attribute { set } => {
+                for (k, v) in set {
+                    self.attributes.set(syms.intern(k), at, v.clone());
+                }
+            }
+            Payload::Tag { add, remove } => {
+                for t in add {
+                    self.tags.set(syms.intern(t), at, true);
+                }
+                for t in remove {
+                    self.tags.set(syms.intern(t), at, false);
+                }
+            }
+            Payload::Custom { name, .. } => subject = Some(syms.intern(name)),
+            Payload::PageView { .. }
+            | Payload::AppOpen
+            | Payload::AppSession { .. }
+            | Payload::Identify
+            | Payload::Erase => {}
+        }
+        self.timeline.insert(
+            timeline::Entry {
+                at,
+                kind: ev.kind(),
+                channel: ev.channel,
+                brand,
+                subject,
+                amount,
+            },
+            cfg.timeline_capacity,
+        );
+    }
+
+    /// Folds another contact's state into this one, exactly (see the module docs).
+    pub(crate) fn absorb(&mut self, o: ContactState, cfg: &StateConfig) {
+        self.first_seen = self.first_seen.min(o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
+        self.events += o.events;
+        for (c, t) in o.channels {
+            max_into(&mut self.channels, c, t);
+        }
+        self.totals.absorb(o.totals);
+        for (b, s) in o.brands {
+            let mine = self.brand_mut(b);
+            mine.commerce.absorb(s.commerce);
+            mine.last_seen = mine.last_seen.max(s.last_seen);
+        }
+        self.cart.absorb(o.cart);
+        self.consents.absorb(o.consents);
+        self.attributes.absorb(o.attributes);
+        self.tags.absorb(o.tags);
+        self.timeline.absorb(o.timeline, cfg.timeline_capacity);
+    }
+
+    /// Heap bytes owned by this state beyond its own size (for memory reports).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        fn sv<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
+            if v.spilled() {
+                v.capacity() * std::mem::size_of::<A::Item>()
+            } else {
+                0
+            }
+        }
+        sv(&self.channels)
+            + sv(&self.brands)
+            + sv(&self.consents.items)
+            + sv(&self.attributes.items)
+            + sv(&self.tags.items)
+            + self.cart.heap_bytes()
+            + self.timeline.heap_bytes()
+    }
+}
