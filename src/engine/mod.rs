@@ -574,4 +574,22 @@ mod tests {
     fn engine_is_send_and_sync() {
         assert_send_sync::<Engine>();
     }
+
+    #[test]
+    fn erased_orders_leave_no_trace_in_shared_tables() {
+        let engine = Engine::builder().build().unwrap();
+        let buy = crate::decode_line(
+            r#"{"ts":1,"ids":{"email":"a@x"},"type":"purchase","order":"o-secret-77","amount":3}"#,
+        )
+        .unwrap();
+        engine.ingest(buy).unwrap();
+        let erase = crate::decode_line(r#"{"ts":2,"ids":{"email":"a@x"},"type":"erase"}"#).unwrap();
+        engine.ingest(erase).unwrap();
+        engine.flush();
+        assert_eq!(engine.syms.get("o-secret-77"), None);
+        assert_eq!(engine.syms.get("a@x"), None);
+        assert_eq!(engine.memory().contacts, 0);
+        assert_eq!(engine.memory().identifiers, 0);
+        assert_eq!(engine.memory().dedup_ids, 0);
+    }
 }

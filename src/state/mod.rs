@@ -17,6 +17,7 @@ mod view;
 use crate::event::{Channel, Event, Money, Payload, Ts, Value};
 use crate::intern::{Interner, Sym};
 use smallvec::SmallVec;
+use timeline::Subject;
 
 pub use stage::Stage;
 pub(crate) use stage::StageWindows;
@@ -185,10 +186,10 @@ impl ContactState {
             let b = self.brand_mut(brand);
             b.last_seen = b.last_seen.max(ts);
         }
-        let mut subject = None;
+        let mut subject = Subject::None;
         let mut amount = None;
         match &ev.payload {
-            Payload::ProductView { product, .. } => subject = Some(syms.intern(product)),
+            Payload::ProductView { product, .. } => subject = Subject::Sym(syms.intern(product)),
             Payload::CartAdd {
                 product,
                 qty,
@@ -196,18 +197,18 @@ impl ContactState {
                 ..
             } => {
                 let p = syms.intern(product);
-                subject = Some(p);
+                subject = Subject::Sym(p);
                 self.cart.add(at, p, *qty, *price);
             }
             Payload::CartRemove { product, qty, .. } => {
                 let p = syms.intern(product);
-                subject = Some(p);
+                subject = Subject::Sym(p);
                 self.cart.remove(at, p, *qty);
             }
             Payload::Purchase {
                 order, amount: a, ..
             } => {
-                subject = Some(syms.intern(order));
+                subject = Subject::Text(order.clone());
                 amount = Some(*a);
                 self.totals.purchase(ts, *a);
                 if !ev.brand.is_empty() {
@@ -216,22 +217,20 @@ impl ContactState {
                 self.cart.purchase(at);
             }
             Payload::Refund { order, amount: a } => {
-                subject = Some(syms.intern(order));
+                subject = Subject::Text(order.clone());
                 amount = Some(*a);
                 self.totals.refund(*a);
                 if !ev.brand.is_empty() {
                     self.brand_mut(brand).commerce.refund(*a);
                 }
             }
-            Payload::Campaign { campaign, .. } => {
-                subject = campaign.as_deref().map(|c| syms.intern(c))
-            }
-            Payload::Beacon { zone, .. } => subject = Some(syms.intern(zone)),
-            Payload::Geo { place } => subject = Some(syms.intern(place)),
-            Payload::FormSubmit { form } => subject = form.as_deref().map(|f| syms.intern(f)),
+            Payload::Campaign { campaign, .. } => subject = Subject::of(campaign.as_deref(), syms),
+            Payload::Beacon { zone, .. } => subject = Subject::Sym(syms.intern(zone)),
+            Payload::Geo { place } => subject = Subject::Sym(syms.intern(place)),
+            Payload::FormSubmit { form } => subject = Subject::of(form.as_deref(), syms),
             Payload::Consent { topic, granted } => {
                 let t = syms.intern(topic);
-                subject = Some(t);
+                subject = Subject::Sym(t);
                 self.consents.set(t, at, *granted);
             }
             Payload::Attribute { set } => {
@@ -247,7 +246,7 @@ impl ContactState {
                     self.tags.set(syms.intern(t), at, false);
                 }
             }
-            Payload::Custom { name, .. } => subject = Some(syms.intern(name)),
+            Payload::Custom { name, .. } => subject = Subject::Sym(syms.intern(name)),
             Payload::PageView { .. }
             | Payload::AppOpen
             | Payload::AppSession { .. }

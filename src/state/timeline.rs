@@ -9,16 +9,31 @@ use crate::event::{Channel, Kind, Money};
 use crate::intern::Sym;
 
 /// One remembered event, in compact form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) at: Stamp,
     pub(crate) kind: Kind,
     pub(crate) channel: Channel,
     pub(crate) brand: Sym,
-    /// The thing the event is about: product, order, campaign, zone, place, form, topic or
-    /// custom name.
-    pub(crate) subject: Option<Sym>,
+    /// The thing the event is about.
+    pub(crate) subject: Subject,
     pub(crate) amount: Option<Money>,
+}
+
+/// What an event is about: a catalogue name shared by many people (product, campaign, zone,
+/// place, form, topic, custom name), interned; or an order id, which belongs to one person and
+/// is kept as text so that erasing the person leaves no trace of it in shared tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Subject {
+    None,
+    Sym(Sym),
+    Text(Box<str>),
+}
+
+impl Subject {
+    pub(crate) fn of(name: Option<&str>, syms: &crate::intern::Interner) -> Subject {
+        name.map_or(Subject::None, |n| Subject::Sym(syms.intern(n)))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -56,7 +71,15 @@ impl Timeline {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        let text: usize = self
+            .entries
+            .iter()
+            .map(|e| match &e.subject {
+                Subject::Text(t) => t.len(),
+                _ => 0,
+            })
+            .sum();
+        self.entries.capacity() * std::mem::size_of::<Entry>() + text
     }
 }
 
@@ -70,7 +93,7 @@ mod tests {
             kind: Kind::PageView,
             channel: Channel::Web,
             brand: Sym(0),
-            subject: None,
+            subject: Subject::None,
             amount: None,
         }
     }

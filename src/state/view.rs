@@ -1,5 +1,6 @@
 //! The public, serialisable view of one contact (SPEC 8 profile shape).
 
+use super::timeline::Subject;
 use super::{ContactState, Stage, StageWindows};
 use crate::event::time::Ts;
 use crate::event::{Identifier, Value};
@@ -203,7 +204,11 @@ impl ContactState {
                     kind: e.kind.as_str().to_owned(),
                     channel: e.channel.as_str().to_owned(),
                     brand: name(e.brand),
-                    subject: e.subject.map(name),
+                    subject: match &e.subject {
+                        Subject::None => None,
+                        Subject::Sym(s) => Some(name(*s)),
+                        Subject::Text(t) => Some(t.to_string()),
+                    },
                     amount: e.amount.map(money),
                 })
                 .collect(),

@@ -1,0 +1,191 @@
+//! Many ingesting threads give the same profiles as one.
+
+use tropa::sim::{SimConfig, Simulation};
+use tropa::{decode_line, Engine, Event, IdLimits, IdType, Identifier, Payload, Profile};
+
+const DAY: i64 = 86_400_000;
+
+fn engine(limits: IdLimits) -> Engine {
+    Engine::builder()
+        .shards(8)
+        .queue_capacity(4)
+        .lateness_ms(60 * DAY)
+        .dedup_window_ms(60 * DAY)
+        .id_limits(limits)
+        .build()
+        .unwrap()
+}
+
+/// Profiles keyed by primary id, without the stable key (it names the identifier a contact was
+/// created with, which depends on which thread got there first).
+fn comparable(mut v: Vec<Profile>) -> Vec<Profile> {
+    for p in &mut v {
+        p.key.clear();
+    }
+    v
+}
+
+fn ingest_split(engine: &Engine, events: &[Event], threads: usize) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for e in events.iter().skip(t).step_by(threads) {
+                    engine.ingest(e.clone()).unwrap();
+                }
+            });
+        }
+    });
+    engine.flush();
+}
+
+#[test]
+fn simulated_stream_on_four_threads_equals_one() {
+    let events: Vec<Event> = Simulation::new(SimConfig {
+        contacts: 3000,
+        days: 20,
+        seed: 11,
+        brands: 3,
+    })
+    .map(|l| decode_line(&l).unwrap())
+    .collect();
+    let one = engine(IdLimits::default());
+    for e in &events {
+        one.ingest(e.clone()).unwrap();
+    }
+    one.flush();
+    let four = engine(IdLimits::default());
+    ingest_split(&four, &events, 4);
+    assert!(one.stats().merges > 100, "the stream has merges");
+    assert_eq!(one.stats().accepted, four.stats().accepted);
+    assert_eq!(one.stats().duplicates, four.stats().duplicates);
+    let (a, b) = (comparable(one.profiles()), comparable(four.profiles()));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+}
+
+/// A tiny identifier universe makes nearly every event link or merge contacts, so threads race
+/// on the same contacts and merges cross shards all the time. Without limits, the final
+/// contacts are the connected components of the identifier graph whatever the order.
+#[test]
+fn racing_merges_lose_nothing() {
+    let mut x: u64 = 0x1234_5678;
+    let mut rnd = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let start = 1_772_323_200_000i64;
+    let events: Vec<Event> = (0..20_000i64)
+        .map(|i| {
+            let payload = match rnd(4) {
+                0 => Payload::Purchase {
+                    order: format!("o{i}").into(),
+                    amount: tropa::Money(1_000_000 * (1 + rnd(100) as i64)),
+                    currency: None,
+                    items: vec![],
+                },
+                1 => Payload::CartAdd {
+                    product: format!("p{}", rnd(5)).into(),
+                    qty: 1,
+                    price: Some(tropa::Money(2_000_000)),
+                    category: None,
+                },
+                2 => Payload::Consent {
+                    topic: "email".into(),
+                    granted: rnd(2) == 0,
+                },
+                _ => Payload::Identify,
+            };
+            let mut e = Event::new(start + i * 1000, payload).with_brand("shop-a");
+            e = e
+                .with_id(IdType::Cookie, &format!("c{}", rnd(400)))
+                .unwrap();
+            if rnd(3) == 0 {
+                e = e
+                    .with_id(IdType::Email, &format!("u{}@x", rnd(150)))
+                    .unwrap();
+            }
+            if rnd(4) == 0 {
+                e = e
+                    .with_id(IdType::Device, &format!("d{}", rnd(150)))
+                    .unwrap();
+            }
+            e
+        })
+        .collect();
+    let one = engine(IdLimits::unlimited());
+    for e in &events {
+        one.ingest(e.clone()).unwrap();
+    }
+    one.flush();
+    for threads in [2, 4, 8] {
+        let many = engine(IdLimits::unlimited());
+        ingest_split(&many, &events, threads);
+        let (a, b) = (comparable(one.profiles()), comparable(many.profiles()));
+        assert_eq!(a, b, "{threads} threads");
+        let total: u64 = b.iter().map(|p| p.events).sum();
+        assert_eq!(
+            total,
+            events.len() as u64,
+            "every event is in exactly one profile"
+        );
+        // Every identifier leads to the profile that lists it.
+        for p in &b {
+            for (kind, values) in &p.ids {
+                for v in values {
+                    let id = Identifier::new(IdType::parse(kind).unwrap(), v).unwrap();
+                    assert_eq!(many.profile(&id).unwrap().id, p.id);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn readers_run_while_writers_ingest() {
+    let engine = engine(IdLimits::default());
+    let lines: Vec<String> = Simulation::new(SimConfig {
+        contacts: 1000,
+        days: 10,
+        seed: 3,
+        brands: 2,
+    })
+    .collect();
+    let events: Vec<Event> = lines.iter().map(|l| decode_line(l).unwrap()).collect();
+    let probe = events[0].ids[0].clone();
+    std::thread::scope(|s| {
+        let e = &engine;
+        let ev = &events;
+        let writers: Vec<_> = (0..3)
+            .map(|t| {
+                s.spawn(move || {
+                    for x in ev.iter().skip(t).step_by(3) {
+                        e.ingest(x.clone()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let probe = &probe;
+        s.spawn(move || {
+            let mut reads = 0;
+            while reads < 2000 {
+                if let Some(p) = e.profile(probe) {
+                    assert!(p.events >= 1);
+                }
+                let _ = e.contact_count();
+                reads += 1;
+            }
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+    engine.flush();
+    assert_eq!(
+        engine.stats().accepted + engine.stats().duplicates,
+        events.len() as u64
+    );
+}
