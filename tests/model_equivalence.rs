@@ -61,7 +61,7 @@ fn run(stream: &[Step], check_every_step: bool) -> Result<(), TestCaseError> {
         match step {
             Step::Ingest(e) => {
                 let want = model.ingest(e);
-                let got = outcome(engine.ingest(e.clone()));
+                let got = outcome(engine.ingest((**e).clone()));
                 prop_assert_eq!(&got, &want, "step {}: {:?}", i, e);
             }
             Step::AdvanceTo(t) => {

@@ -120,7 +120,7 @@ struct Pending {
 impl Simulation {
     /// A new stream.
     pub fn new(cfg: SimConfig) -> Simulation {
-        let mut rng = Rng(cfg.seed ^ 0x7472_6F70_61);
+        let mut rng = Rng(cfg.seed ^ 0x0074_726F_7061);
         let brands = cfg.brands.max(1);
         let people = (0..cfg.contacts)
             .map(|_| {

@@ -9,7 +9,7 @@ use tropa::{Channel, Event, IdType, Identifier, Item, Kind, Money, Payload, Valu
 
 #[derive(Debug, Clone)]
 pub enum Step {
-    Ingest(Event),
+    Ingest(Box<Event>),
     AdvanceTo(i64),
 }
 
@@ -144,7 +144,7 @@ pub fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
                     if let Some(i) = eid {
                         e = e.with_event_id(&format!("ev{i}"));
                     }
-                    Step::Ingest(e)
+                    Step::Ingest(Box::new(e))
                 },
             )
             .collect()

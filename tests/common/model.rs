@@ -107,7 +107,7 @@ impl Model {
     pub fn ingest(&mut self, ev: &Event) -> Outcome {
         if let Some(id) = &ev.id {
             let fresh = self.seen.iter().any(|s| {
-                &*s.id == &**id && self.now.is_none_or(|n| s.ts >= n - self.cfg.dedup_window)
+                *s.id == **id && self.now.is_none_or(|n| s.ts >= n - self.cfg.dedup_window)
             });
             if fresh {
                 return Outcome::Duplicate;
@@ -131,7 +131,7 @@ impl Model {
             return Outcome::Erased(gone.len());
         }
         if let Some(id) = &ev.id {
-            self.seen.retain(|s| &*s.id != &**id);
+            self.seen.retain(|s| *s.id != **id);
         }
         self.advance_to(ev.ts);
         let seq = self.seq;
