@@ -85,3 +85,8 @@ pub use event::{
 };
 pub use identity::{ContactId, IdLimits};
 pub use state::{BrandView, CartLineView, Profile, Stage, TimelineView};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
