@@ -123,11 +123,39 @@ pub(crate) struct ContactState {
     pub(crate) channels: SmallVec<[(Channel, Ts); 2]>,
     pub(crate) totals: Commerce,
     pub(crate) brands: SmallVec<[(Sym, BrandStats); 1]>,
-    pub(crate) cart: cart::Cart,
+    /// Boxed: most contacts never fill a cart, and a small profile keeps more of them in cache.
+    pub(crate) cart: Option<Box<cart::Cart>>,
+    /// Boxed for the same reason: consents, attributes and manual tags.
+    pub(crate) prefs: Option<Box<Prefs>>,
+    pub(crate) timeline: timeline::Timeline,
+}
+
+/// Latest-value fields set by `consent`, `attribute` and `tag` events.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Prefs {
     pub(crate) consents: LwwMap<bool>,
     pub(crate) attributes: LwwMap<Option<Value>>,
     pub(crate) tags: LwwMap<bool>,
-    pub(crate) timeline: timeline::Timeline,
+}
+
+impl Prefs {
+    fn absorb(&mut self, o: Prefs) {
+        self.consents.absorb(o.consents);
+        self.attributes.absorb(o.attributes);
+        self.tags.absorb(o.tags);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        sv_heap(&self.consents.items) + sv_heap(&self.attributes.items) + sv_heap(&self.tags.items)
+    }
+}
+
+fn sv_heap<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
+    if v.spilled() {
+        v.capacity() * std::mem::size_of::<A::Item>()
+    } else {
+        0
+    }
 }
 
 impl Default for ContactState {
@@ -139,10 +167,8 @@ impl Default for ContactState {
             channels: SmallVec::new(),
             totals: Commerce::default(),
             brands: SmallVec::new(),
-            cart: cart::Cart::default(),
-            consents: LwwMap::default(),
-            attributes: LwwMap::default(),
-            tags: LwwMap::default(),
+            cart: None,
+            prefs: None,
             timeline: timeline::Timeline::default(),
         }
     }
@@ -156,6 +182,19 @@ fn max_into<K: PartialEq + Copy>(list: &mut SmallVec<[(K, Ts); 2]>, key: K, ts: 
 }
 
 impl ContactState {
+    fn cart_mut(&mut self) -> &mut cart::Cart {
+        self.cart.get_or_insert_with(Box::default)
+    }
+
+    fn prefs_mut(&mut self) -> &mut Prefs {
+        self.prefs.get_or_insert_with(Box::default)
+    }
+
+    /// True when the cart holds something.
+    pub(crate) fn has_cart(&self) -> bool {
+        self.cart.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
     fn brand_mut(&mut self, brand: Sym) -> &mut BrandStats {
         let i = match self.brands.iter().position(|(b, _)| *b == brand) {
             Some(i) => i,
@@ -198,12 +237,12 @@ impl ContactState {
             } => {
                 let p = syms.intern(product);
                 subject = Subject::Sym(p);
-                self.cart.add(at, p, *qty, *price);
+                self.cart_mut().add(at, p, *qty, *price);
             }
             Payload::CartRemove { product, qty, .. } => {
                 let p = syms.intern(product);
                 subject = Subject::Sym(p);
-                self.cart.remove(at, p, *qty);
+                self.cart_mut().remove(at, p, *qty);
             }
             Payload::Purchase {
                 order, amount: a, ..
@@ -214,7 +253,9 @@ impl ContactState {
                 if !ev.brand.is_empty() {
                     self.brand_mut(brand).commerce.purchase(ts, *a);
                 }
-                self.cart.purchase(at);
+                // The cart remembers the purchase even when empty, so that a late
+                // `cart_add` from before it is ignored.
+                self.cart_mut().purchase(at);
             }
             Payload::Refund { order, amount: a } => {
                 subject = Subject::Text(order.clone());
@@ -231,19 +272,21 @@ impl ContactState {
             Payload::Consent { topic, granted } => {
                 let t = syms.intern(topic);
                 subject = Subject::Sym(t);
-                self.consents.set(t, at, *granted);
+                self.prefs_mut().consents.set(t, at, *granted);
             }
             Payload::Attribute { set } => {
+                let prefs = self.prefs.get_or_insert_with(Box::default);
                 for (k, v) in set {
-                    self.attributes.set(syms.intern(k), at, v.clone());
+                    prefs.attributes.set(syms.intern(k), at, v.clone());
                 }
             }
             Payload::Tag { add, remove } => {
+                let prefs = self.prefs.get_or_insert_with(Box::default);
                 for t in add {
-                    self.tags.set(syms.intern(t), at, true);
+                    prefs.tags.set(syms.intern(t), at, true);
                 }
                 for t in remove {
-                    self.tags.set(syms.intern(t), at, false);
+                    prefs.tags.set(syms.intern(t), at, false);
                 }
             }
             Payload::Custom { name, .. } => subject = Subject::Sym(syms.intern(name)),
@@ -280,28 +323,31 @@ impl ContactState {
             mine.commerce.absorb(s.commerce);
             mine.last_seen = mine.last_seen.max(s.last_seen);
         }
-        self.cart.absorb(o.cart);
-        self.consents.absorb(o.consents);
-        self.attributes.absorb(o.attributes);
-        self.tags.absorb(o.tags);
+        match (&mut self.cart, o.cart) {
+            (Some(mine), Some(theirs)) => mine.absorb(*theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+        match (&mut self.prefs, o.prefs) {
+            (Some(mine), Some(theirs)) => mine.absorb(*theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
         self.timeline.absorb(o.timeline, cfg.timeline_capacity);
     }
 
     /// Heap bytes owned by this state beyond its own size (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
-        fn sv<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
-            if v.spilled() {
-                v.capacity() * std::mem::size_of::<A::Item>()
-            } else {
-                0
-            }
-        }
-        sv(&self.channels)
-            + sv(&self.brands)
-            + sv(&self.consents.items)
-            + sv(&self.attributes.items)
-            + sv(&self.tags.items)
-            + self.cart.heap_bytes()
+        sv_heap(&self.channels)
+            + sv_heap(&self.brands)
+            + self
+                .cart
+                .as_ref()
+                .map_or(0, |c| std::mem::size_of::<cart::Cart>() + c.heap_bytes())
+            + self
+                .prefs
+                .as_ref()
+                .map_or(0, |p| std::mem::size_of::<Prefs>() + p.heap_bytes())
             + self.timeline.heap_bytes()
     }
 }

@@ -63,7 +63,7 @@ impl ContactState {
         let last = self.totals.last_purchase;
         match last {
             Some(lp) if now.saturating_sub(lp) >= w.dormancy => Stage::Dormant,
-            _ if !self.cart.is_empty() => Stage::InPurchase,
+            _ if self.has_cart() => Stage::InPurchase,
             Some(lp) if now.saturating_sub(lp) < w.post_purchase => Stage::PostPurchase,
             _ if identified => Stage::Monitored,
             _ => Stage::Anonymous,

@@ -49,6 +49,12 @@ impl Timeline {
         if self.entries.len() >= capacity && self.entries[0].at > e.at {
             return;
         }
+        let len = self.entries.len();
+        if len == self.entries.capacity() && len < capacity {
+            // Grow 2, 4, 8 … up to exactly `capacity`: no slack beyond what is kept.
+            self.entries
+                .reserve_exact((len * 2).clamp(2, capacity) - len);
+        }
         let pos = self.entries.partition_point(|x| x.at < e.at);
         self.entries.insert(pos, e);
         if self.entries.len() > capacity {

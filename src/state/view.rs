@@ -133,15 +133,18 @@ impl ContactState {
             v.sort();
         }
         let identified = who.ids.iter().any(|i| i.kind.identifies());
-        let mut tags: Vec<String> = self
+        let empty = super::Prefs::default();
+        let prefs = self.prefs.as_deref().unwrap_or(&empty);
+        let mut tags: Vec<String> = prefs
             .tags
             .iter()
             .filter(|(_, on)| **on)
             .map(|(t, _)| name(t))
             .collect();
         tags.sort();
-        let mut cart: Vec<CartLineView> = self
-            .cart
+        let no_cart = super::cart::Cart::default();
+        let the_cart = self.cart.as_deref().unwrap_or(&no_cart);
+        let mut cart: Vec<CartLineView> = the_cart
             .lines()
             .iter()
             .map(|l| CartLineView {
@@ -182,15 +185,15 @@ impl ContactState {
                 .iter()
                 .map(|(c, t)| (c.as_str().to_owned(), *t))
                 .collect(),
-            cart_items: self.cart.items(),
-            cart_value: money(self.cart.value()),
+            cart_items: the_cart.items(),
+            cart_value: money(the_cart.value()),
             cart,
             score: 0,
             tags,
             segments: Vec::new(),
             stage: self.stage(identified, cx.now, cx.windows),
-            consents: self.consents.iter().map(|(t, g)| (name(t), *g)).collect(),
-            attributes: self
+            consents: prefs.consents.iter().map(|(t, g)| (name(t), *g)).collect(),
+            attributes: prefs
                 .attributes
                 .iter()
                 .filter_map(|(k, v)| v.clone().map(|v| (name(k), v)))
