@@ -355,7 +355,7 @@ impl Engine {
             Op::Apply {
                 contact: res.contact,
                 seq,
-                event: Box::new(event),
+                event,
             },
             touched,
         );

@@ -33,12 +33,16 @@ use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::Mutex;
 
 /// Work for a shard.
+///
+/// `Apply` carries its event inline: it is nearly every operation, and boxing it would cost an
+/// allocation per event; the queue slots are sized for it.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Op {
     /// Apply an accepted event to a contact.
     Apply {
         contact: ContactId,
         seq: u64,
-        event: Box<Event>,
+        event: Event,
     },
     /// Hand `from`'s state over to `into` (sent to `from`'s shard).
     Absorb { from: ContactId, into: ContactId },
@@ -189,6 +193,6 @@ impl Shard {
     }
 
     pub(crate) fn next_op(&self) -> Option<Op> {
-        self.inbox.pop().or_else(|| self.queue.pop())
+        self.queue.pop().or_else(|| self.inbox.pop())
     }
 }
