@@ -72,6 +72,7 @@ pub mod engine;
 pub mod event;
 mod identity;
 mod intern;
+pub mod rules;
 pub mod sim;
 mod state;
 

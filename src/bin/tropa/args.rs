@@ -7,6 +7,7 @@ use std::str::FromStr;
 #[derive(Debug)]
 pub(crate) struct ArgError(pub(crate) String);
 
+#[derive(Default)]
 pub(crate) struct Args {
     rest: Vec<String>,
 }
@@ -15,6 +16,17 @@ impl Args {
     pub(crate) fn new(args: &[String]) -> Args {
         Args {
             rest: args.to_vec(),
+        }
+    }
+
+    /// Takes a flag without a value.
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        match self.rest.iter().position(|a| a == name) {
+            Some(i) => {
+                self.rest.remove(i);
+                true
+            }
+            None => false,
         }
     }
 

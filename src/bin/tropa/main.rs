@@ -1,6 +1,7 @@
 //! `tropa`: the command line (SPEC 8).
 //!
 //! ```text
+//! tropa check RULES
 //! tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
 //! tropa replay EVENTS.jsonl [--until TS] [--profiles FILE] [--lateness DURATION]
 //! ```
@@ -14,6 +15,8 @@ use std::process::ExitCode;
 use tropa::sim::{SimConfig, Simulation};
 
 const USAGE: &str = "usage:
+  tropa check RULES [--plan]
+      checks a rules file: prints ok and a summary (--plan: every term), or the errors (exit 1)
   tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
       writes a simulated multi-brand, multi-channel JSON Lines stream (stdout by default)
   tropa replay EVENTS.jsonl [--until TS] [--profiles FILE] [--lateness MS]
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match cmd.as_str() {
+        "check" => return check(Args::new(rest)),
         "simulate" => simulate(Args::new(rest)),
         "replay" => replay::run(Args::new(rest)),
         "help" | "--help" | "-h" => {
@@ -39,6 +43,39 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tropa: {}\n\n{USAGE}", e.0);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(mut a: Args) -> ExitCode {
+    let mut run = || -> Result<(String, bool), ArgError> {
+        let show_plan = a.flag("--plan");
+        let path = a.positional("RULES")?;
+        std::mem::take(&mut a).finish()?;
+        let src = std::fs::read_to_string(&path)
+            .map_err(|e| ArgError(format!("cannot read {path}: {e}")))?;
+        Ok(match tropa::rules::compile(&src) {
+            Ok(plan) if show_plan => (format!("ok: {plan}"), true),
+            Ok(plan) => (format!("ok: {}", plan.summary()), true),
+            Err(errors) => {
+                let n = errors.0.len();
+                let text: Vec<String> = errors.0.iter().map(|e| format!("{path}:{e}")).collect();
+                (format!("{}\n{n} error{}", text.join("\n"), if n == 1 { "" } else { "s" }), false)
+            }
+        })
+    };
+    match run() {
+        Ok((text, true)) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Ok((text, false)) => {
+            eprintln!("{text}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("tropa: {}\n\n{USAGE}", e.0);
             ExitCode::from(2)
