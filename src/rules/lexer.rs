@@ -286,12 +286,19 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
                         Some(ms) if (value * ms as f64).abs() < 9.0e18 => {
                             out.push((Tok::Dur((value * ms as f64).round() as i64), sp))
                         }
-                        Some(_) => errors.push(RuleError::new(sp, "duration too large", src)),
-                        None => errors.push(RuleError::new(
-                            sp,
-                            format!("unknown duration unit {unit:?} (use ms, s, m, h, d or w)"),
-                            src,
-                        )),
+                        Some(_) => {
+                            errors.push(RuleError::new(sp, "duration too large", src));
+                            out.push((Tok::Dur(0), sp));
+                        }
+                        None => {
+                            errors.push(RuleError::new(
+                                sp,
+                                format!("unknown duration unit {unit:?} (use ms, s, m, h, d or w)"),
+                                src,
+                            ));
+                            // A stand-in keeps the statement's shape for the parser.
+                            out.push((Tok::Dur(0), sp));
+                        }
                     }
                 }
             }

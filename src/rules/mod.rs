@@ -68,6 +68,13 @@ pub fn compile(src: &str) -> Result<Plan, RuleErrors> {
         Ok(plan) if errors.is_empty() => Ok(plan),
         Ok(_) => Err(RuleErrors(errors)),
         Err(more) => {
+            // A checker error around a syntax error is its echo: report the cause only.
+            let echoes = |e: &RuleError| {
+                errors
+                    .iter()
+                    .any(|s| e.span.start <= s.span.start && s.span.end <= e.span.end)
+            };
+            let more: Vec<RuleError> = more.into_iter().filter(|e| !echoes(e)).collect();
             errors.extend(more);
             errors.sort_by_key(|e| (e.span.line, e.span.col));
             Err(RuleErrors(errors))

@@ -259,6 +259,9 @@ impl fmt::Display for KindSet {
         if *self == KindSet::all() {
             return f.write_str("any");
         }
+        if self.0 == 0 {
+            return f.write_str("nothing");
+        }
         let names: Vec<&str> = self.kinds().map(Kind::as_str).collect();
         f.write_str(&names.join(","))
     }
