@@ -29,7 +29,9 @@
 //!
 //! Data flows one way through the modules: [`event`] (the wire model and JSON decoding) →
 //! `identity` (identifier → contact, merges) → `state` (one contact's profile and its exact
-//! merge) → [`engine`] (clock, de-duplication, shards, ingest, queries). The [`sim`] module
+//! merge) → [`engine`] (clock, de-duplication, shards, ingest, queries). [`rules`] compiles
+//! the rules language into a plan of terms and predicates; it depends only on [`event`]. The
+//! [`sim`] module
 //! generates realistic streams for examples, tests and benchmarks; the `tropa` binary is the
 //! command line.
 //!

@@ -143,3 +143,39 @@ fn unusable_arguments_exit_non_zero() {
         );
     }
 }
+
+#[test]
+fn check_reports_ok_or_every_error() {
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/rules/spec_example.tropa"
+    );
+    let out = tropa(&["check", good]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 5 segments, 1 tags, 3 scores, 11 terms\n"
+    );
+    let out = tropa(&["check", "--plan", good]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("term 0: count(product_view"));
+
+    let bad = tmp("bad.tropa");
+    std::fs::write(
+        &bad,
+        "segment a = count(purchse) > 1\nsegment b = since(purchase) > 5\n",
+    )
+    .unwrap();
+    let out = tropa(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = bad.to_str().unwrap();
+    assert!(
+        stderr.starts_with(&format!("{path}:1:19: unknown event kind \"purchse\"\n")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{path}:2:31: since(…) can only be compared")));
+    assert!(stderr.ends_with("2 errors\n"), "{stderr}");
+
+    let out = tropa(&["check", "/no/such.tropa"]);
+    assert_eq!(out.status.code(), Some(2));
+}

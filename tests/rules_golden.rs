@@ -32,10 +32,13 @@ fn valid_files_compile_to_their_plans() {
     for dir in ["examples/rules", "tests/rules/valid"] {
         for path in files(dir) {
             let src = std::fs::read_to_string(&path).unwrap();
-            let plan = tropa::rules::compile(&src)
-                .unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            let plan =
+                tropa::rules::compile(&src).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
             let name = path.file_stem().unwrap().to_str().unwrap();
-            check_golden(&plan.to_string(), &root.join(format!("tests/rules/plans/{name}.plan")));
+            check_golden(
+                &plan.to_string(),
+                &root.join(format!("tests/rules/plans/{name}.plan")),
+            );
         }
     }
 }

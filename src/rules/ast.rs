@@ -190,7 +190,12 @@ pub fn strip_spans(stmts: &mut [Statement]) {
     }
     for s in stmts {
         match s {
-            Statement::Segment { name_span, expr: e, .. } | Statement::Tag { name_span, expr: e, .. } => {
+            Statement::Segment {
+                name_span, expr: e, ..
+            }
+            | Statement::Tag {
+                name_span, expr: e, ..
+            } => {
                 *name_span = Span::default();
                 expr(e);
             }

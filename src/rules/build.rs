@@ -284,11 +284,24 @@ impl RuleSet {
     }
 
     /// `score KIND [where cond] => points cap max per period`
-    pub fn score_capped(self, kind: Kind, cond: Option<R>, points: i64, max: i64, period: R) -> RuleSet {
+    pub fn score_capped(
+        self,
+        kind: Kind,
+        cond: Option<R>,
+        points: i64,
+        max: i64,
+        period: R,
+    ) -> RuleSet {
         self.push_score(kind, cond, points, Some((max, period.0)))
     }
 
-    fn push_score(mut self, kind: Kind, cond: Option<R>, points: i64, cap: Option<(i64, Expr)>) -> RuleSet {
+    fn push_score(
+        mut self,
+        kind: Kind,
+        cond: Option<R>,
+        points: i64,
+        cap: Option<(i64, Expr)>,
+    ) -> RuleSet {
         let mut sel = selector(kind, None);
         sel.cond = cond.map(|c| Box::new(c.0));
         self.stmts.push(Statement::Score {
@@ -308,5 +321,55 @@ impl RuleSet {
     /// Checks and compiles the rules.
     pub fn compile(&self) -> Result<Plan, RuleErrors> {
         check::compile(&self.stmts, "", false).map_err(RuleErrors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_errors_say_what_without_a_place() {
+        let err = RuleSet::new()
+            .segment("x", R::count(Kind::Purchase).ge("many"))
+            .segment("x", R::value("known"))
+            .compile()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("comparing a string with a number"), "{text}");
+        assert!(text.contains("segment `x` is defined twice"), "{text}");
+    }
+
+    #[test]
+    fn builder_and_text_give_the_same_plan() {
+        let rules = RuleSet::new()
+            .score_capped(
+                Kind::ProductView,
+                Some(R::field("discount").ge(0.3)),
+                1,
+                10,
+                R::days(1),
+            )
+            .tag(
+                "bargain_hunter",
+                R::count(Kind::ProductView)
+                    .when(R::field("discount").ge(0.3))
+                    .within(R::days(30))
+                    .ge(3),
+            )
+            .segment(
+                "app_regular",
+                R::sum(Kind::AppSession, "duration")
+                    .within(R::days(7))
+                    .ge(R::from(7).times(1800)),
+            )
+            .segment(
+                "cart_abandoned",
+                R::value("cart_items")
+                    .gt(0)
+                    .and(R::since(Kind::CartAdd).ge(R::hours(24))),
+            );
+        let from_text = crate::rules::compile(&rules.to_text()).unwrap();
+        assert_eq!(rules.compile().unwrap(), from_text);
     }
 }

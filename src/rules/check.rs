@@ -15,7 +15,11 @@ use std::collections::HashMap;
 /// Checks and compiles parsed statements. `partial` says some statements did not parse: then
 /// a reference to an undefined segment may only mean its definition had a syntax error, and is
 /// not reported again.
-pub(crate) fn compile(stmts: &[Statement], src: &str, partial: bool) -> Result<Plan, Vec<RuleError>> {
+pub(crate) fn compile(
+    stmts: &[Statement],
+    src: &str,
+    partial: bool,
+) -> Result<Plan, Vec<RuleError>> {
     let mut c = Checker {
         src,
         errors: Vec::new(),
@@ -89,7 +93,10 @@ pub(crate) fn compile(stmts: &[Statement], src: &str, partial: bool) -> Result<P
         if let TermKind::Segment(s) = &t.kind {
             if !partial && !defined.contains_key(&(PredicateKind::Segment, s.as_str())) {
                 let span = c.first_use_span(&compiled, TermId(i as u32), &preds);
-                c.error(span, format!("segment(\"{s}\") names no segment defined in this file"));
+                c.error(
+                    span,
+                    format!("segment(\"{s}\") names no segment defined in this file"),
+                );
             }
         }
     }
@@ -226,13 +233,19 @@ impl Checker<'_> {
                         None
                     }
                     None => {
-                        self.error(e.span, format!("cannot apply `{}` to these values", op.as_str()));
+                        self.error(
+                            e.span,
+                            format!("cannot apply `{}` to these values", op.as_str()),
+                        );
                         None
                     }
                 }
             }
             _ => {
-                self.error(e.span, format!("{what} must be a constant duration like 30d or 2 * 12h"));
+                self.error(
+                    e.span,
+                    format!("{what} must be a constant duration like 30d or 2 * 12h"),
+                );
                 None
             }
         }
@@ -248,7 +261,10 @@ impl Checker<'_> {
             c => {
                 self.error(
                     e.span,
-                    format!("{what} must be a duration like 30d, not {}", const_ty(&c).name()),
+                    format!(
+                        "{what} must be a duration like 30d, not {}",
+                        const_ty(&c).name()
+                    ),
                 );
                 None
             }
@@ -277,7 +293,10 @@ impl Checker<'_> {
             ExprKind::Not(x) => {
                 let t = self.pexpr(x)?;
                 if t.ty != Ty::Bool {
-                    self.error(x.span, format!("`not` needs true/false, this is {}", t.ty.name()));
+                    self.error(
+                        x.span,
+                        format!("`not` needs true/false, this is {}", t.ty.name()),
+                    );
                     return None;
                 }
                 Some(Typed {
@@ -311,13 +330,23 @@ impl Checker<'_> {
                 for (t, x) in [(&ta, a), (&tb, b)] {
                     if t.ty != Ty::Bool {
                         let word = if or { "or" } else { "and" };
-                        self.error(x.span, format!("`{word}` needs true/false on both sides, this is {}", t.ty.name()));
+                        self.error(
+                            x.span,
+                            format!(
+                                "`{word}` needs true/false on both sides, this is {}",
+                                t.ty.name()
+                            ),
+                        );
                         return None;
                     }
                 }
                 let (x, y) = (Box::new(ta.expr), Box::new(tb.expr));
                 Some(Typed {
-                    expr: if or { PExpr::Or(x, y) } else { PExpr::And(x, y) },
+                    expr: if or {
+                        PExpr::Or(x, y)
+                    } else {
+                        PExpr::And(x, y)
+                    },
                     ty: Ty::Bool,
                 })
             }
@@ -346,7 +375,12 @@ impl Checker<'_> {
                 None => {
                     self.error(
                         span,
-                        format!("cannot apply `{}` to {} and {}", op.as_str(), a.ty.name(), b.ty.name()),
+                        format!(
+                            "cannot apply `{}` to {} and {}",
+                            op.as_str(),
+                            a.ty.name(),
+                            b.ty.name()
+                        ),
                     );
                     None
                 }
@@ -355,9 +389,15 @@ impl Checker<'_> {
         let numeric = |t: Ty| matches!(t, Ty::Num | Ty::Any);
         if !numeric(a.ty) || !numeric(b.ty) {
             let msg = if a.ty == Ty::Since || b.ty == Ty::Since {
-                "since(…) can only be compared with a constant duration, not used in arithmetic".to_string()
+                "since(…) can only be compared with a constant duration, not used in arithmetic"
+                    .to_string()
             } else {
-                format!("cannot apply `{}` to {} and {}", op.as_str(), a.ty.name(), b.ty.name())
+                format!(
+                    "cannot apply `{}` to {} and {}",
+                    op.as_str(),
+                    a.ty.name(),
+                    b.ty.name()
+                )
             };
             self.error(span, msg);
             return None;
@@ -375,20 +415,31 @@ impl Checker<'_> {
     fn compare(&mut self, op: CmpOp, a: &Expr, b: &Expr, span: Span) -> Option<Typed> {
         // since(…) compared with a constant duration, on either side.
         if Self::is_since(a) || Self::is_since(b) {
-            let (s, other, op) = if Self::is_since(a) { (a, b, op) } else { (b, a, op.flipped()) };
+            let (s, other, op) = if Self::is_since(a) {
+                (a, b, op)
+            } else {
+                (b, a, op.flipped())
+            };
             let term = self.since(s)?;
             let d = match self.constant(other, "what since(…) is compared with")? {
                 Const::Dur(d) => d,
                 k => {
                     self.error(
                         other.span,
-                        format!("since(…) can only be compared with a constant duration, not {}", const_ty(&k).name()),
+                        format!(
+                            "since(…) can only be compared with a constant duration, not {}",
+                            const_ty(&k).name()
+                        ),
                     );
                     return None;
                 }
             };
             return Some(Typed {
-                expr: PExpr::Cmp(op, Box::new(PExpr::Term(term)), Box::new(PExpr::Const(Const::Dur(d)))),
+                expr: PExpr::Cmp(
+                    op,
+                    Box::new(PExpr::Term(term)),
+                    Box::new(PExpr::Const(Const::Dur(d))),
+                ),
                 ty: Ty::Bool,
             });
         }
@@ -407,29 +458,42 @@ impl Checker<'_> {
             (Ty::Num, Ty::Num) => true,
             (Ty::Str, Ty::Str) | (Ty::Bool, Ty::Bool) => {
                 if !equality {
-                    self.error(span, format!("{} can only be compared with == or !=", ta.ty.name()));
+                    self.error(
+                        span,
+                        format!("{} can only be compared with == or !=", ta.ty.name()),
+                    );
                     return None;
                 }
                 true
             }
-            (Ty::Any, Ty::Num | Ty::Str | Ty::Bool | Ty::Any) | (Ty::Num | Ty::Str | Ty::Bool, Ty::Any) => true,
+            (Ty::Any, Ty::Num | Ty::Str | Ty::Bool | Ty::Any)
+            | (Ty::Num | Ty::Str | Ty::Bool, Ty::Any) => true,
             (Ty::Stage, Ty::Str) | (Ty::Str, Ty::Stage) => {
                 let (lit, at) = if ta.ty == Ty::Str { (&ta, a) } else { (&tb, b) };
                 match lit.constant() {
                     Some(Const::Str(s)) if STAGES.contains(&s.as_str()) && equality => true,
                     Some(Const::Str(s)) if equality => {
-                        self.error(at.span, format!("unknown stage {s:?} (stages: {})", STAGES.join(", ")));
+                        self.error(
+                            at.span,
+                            format!("unknown stage {s:?} (stages: {})", STAGES.join(", ")),
+                        );
                         return None;
                     }
                     _ => {
-                        self.error(span, "`stage` can only be compared with a stage name using == or !=");
+                        self.error(
+                            span,
+                            "`stage` can only be compared with a stage name using == or !=",
+                        );
                         return None;
                     }
                 }
             }
             (Ty::Since, _) | (_, Ty::Since) => false,
             (Ty::Num, Ty::Dur) | (Ty::Dur, Ty::Num) => {
-                self.error(span, "comparing a number with a duration: durations are for windows and since(…)");
+                self.error(
+                    span,
+                    "comparing a number with a duration: durations are for windows and since(…)",
+                );
                 return None;
             }
             (Ty::Str, Ty::Num) | (Ty::Num, Ty::Str) => {
@@ -439,7 +503,10 @@ impl Checker<'_> {
             _ => false,
         };
         if !ok {
-            self.error(span, format!("cannot compare {} with {}", ta.ty.name(), tb.ty.name()));
+            self.error(
+                span,
+                format!("cannot compare {} with {}", ta.ty.name(), tb.ty.name()),
+            );
             return None;
         }
         Some(Typed {
@@ -460,10 +527,24 @@ impl Checker<'_> {
             _ => {
                 let hint = if Kind::parse(n).is_some() {
                     format!("`{n}` is an event kind: use it inside count(…), sum(…) or since(…)")
-                } else if matches!(n, "count" | "sum" | "since" | "brands_active" | "score_gain" | "tag" | "segment" | "consent" | "attr") {
+                } else if matches!(
+                    n,
+                    "count"
+                        | "sum"
+                        | "since"
+                        | "brands_active"
+                        | "score_gain"
+                        | "tag"
+                        | "segment"
+                        | "consent"
+                        | "attr"
+                ) {
                     format!("`{n}` is a function and needs arguments: {n}(…)")
                 } else {
-                    format!("unknown name `{n}` (profile values: {})", PROFILE_NAMES.join(", "))
+                    format!(
+                        "unknown name `{n}` (profile values: {})",
+                        PROFILE_NAMES.join(", ")
+                    )
                 };
                 self.error(span, hint);
                 None
@@ -478,11 +559,17 @@ impl Checker<'_> {
                 ..
             }] if !s.is_empty() => Some(s.clone()),
             [other] => {
-                self.error(other.span, format!("{name}(…) takes a non-empty string in double quotes"));
+                self.error(
+                    other.span,
+                    format!("{name}(…) takes a non-empty string in double quotes"),
+                );
                 None
             }
             _ => {
-                self.error(span, format!("{name}(…) takes exactly one argument, a string"));
+                self.error(
+                    span,
+                    format!("{name}(…) takes exactly one argument, a string"),
+                );
                 None
             }
         }
@@ -503,7 +590,10 @@ impl Checker<'_> {
         match args {
             [w] => self.duration(w, "a window"),
             _ => {
-                self.error(span, format!("{name}(…) takes exactly one window, like {name}(30d)"));
+                self.error(
+                    span,
+                    format!("{name}(…) takes exactly one window, like {name}(30d)"),
+                );
                 None
             }
         }
@@ -521,12 +611,24 @@ impl Checker<'_> {
         Some(self.term(TermKind::Since { filter }))
     }
 
-    fn call(&mut self, name: &str, selector: Option<&Selector>, args: &[Expr], span: Span) -> Option<Typed> {
+    fn call(
+        &mut self,
+        name: &str,
+        selector: Option<&Selector>,
+        args: &[Expr],
+        span: Span,
+    ) -> Option<Typed> {
         match name {
             "count" => {
                 let filter = self.filter(selector?);
                 let window = self.opt_window(name, args, span);
-                self.term_expr(TermKind::Count { filter: filter?, window: window? }, Ty::Num)
+                self.term_expr(
+                    TermKind::Count {
+                        filter: filter?,
+                        window: window?,
+                    },
+                    Ty::Num,
+                )
             }
             "sum" => {
                 let sel = selector?;
@@ -537,7 +639,10 @@ impl Checker<'_> {
                 let field = match schema::field(filter.kind, &fname) {
                     Some((n, Ty::Num)) => Field::Named(n),
                     Some((_, ty)) => {
-                        self.error(fspan, format!("field `{fname}` is {}, sum(…) needs a number", ty.name()));
+                        self.error(
+                            fspan,
+                            format!("field `{fname}` is {}, sum(…) needs a number", ty.name()),
+                        );
                         return None;
                     }
                     None if filter.kind == Kind::Custom => Field::Prop(fname),
@@ -546,7 +651,14 @@ impl Checker<'_> {
                         return None;
                     }
                 };
-                self.term_expr(TermKind::Sum { filter, field, window: window? }, Ty::Num)
+                self.term_expr(
+                    TermKind::Sum {
+                        filter,
+                        field,
+                        window: window?,
+                    },
+                    Ty::Num,
+                )
             }
             "since" => {
                 self.error(span, "since(…) can only be compared with a constant duration, like since(purchase) > 90d");
@@ -600,7 +712,10 @@ impl Checker<'_> {
         have.extend(schema::fields(kind).iter().map(|(n, _)| *n));
         self.error(
             span,
-            format!("`{kind}` events have no field `{name}` (fields: {})", have.join(", ")),
+            format!(
+                "`{kind}` events have no field `{name}` (fields: {})",
+                have.join(", ")
+            ),
         );
     }
 
@@ -610,7 +725,10 @@ impl Checker<'_> {
             return None;
         };
         if kind == Kind::Erase {
-            self.error(sel.kind_span, "`erase` events are not kept, so rules cannot look at them");
+            self.error(
+                sel.kind_span,
+                "`erase` events are not kept, so rules cannot look at them",
+            );
             return None;
         }
         let cond = match &sel.cond {
@@ -618,7 +736,13 @@ impl Checker<'_> {
             Some(c) => {
                 let (cond, ty) = self.cond(c, kind)?;
                 if ty != Ty::Bool {
-                    self.error(c.span, format!("`where` needs a true/false condition, this is {}", ty.name()));
+                    self.error(
+                        c.span,
+                        format!(
+                            "`where` needs a true/false condition, this is {}",
+                            ty.name()
+                        ),
+                    );
                     return None;
                 }
                 Some(cond)
@@ -648,13 +772,21 @@ impl Checker<'_> {
                 }
             },
             ExprKind::Call { name, .. } => {
-                self.error(e.span, format!("`{name}(…)` cannot be used inside `where`: compare the event's own fields"));
+                self.error(
+                    e.span,
+                    format!(
+                        "`{name}(…)` cannot be used inside `where`: compare the event's own fields"
+                    ),
+                );
                 return None;
             }
             ExprKind::Not(x) => {
                 let (c, ty) = self.cond(x, kind)?;
                 if ty != Ty::Bool {
-                    self.error(x.span, format!("`not` needs true/false, this is {}", ty.name()));
+                    self.error(
+                        x.span,
+                        format!("`not` needs true/false, this is {}", ty.name()),
+                    );
                     return None;
                 }
                 (Cond::Not(Box::new(c)), Ty::Bool)
@@ -665,7 +797,14 @@ impl Checker<'_> {
                     self.error(x.span, format!("cannot negate {}", ty.name()));
                     return None;
                 }
-                (Cond::Arith(ArithOp::Sub, Box::new(Cond::Const(Const::Num(0.0))), Box::new(c)), Ty::Num)
+                (
+                    Cond::Arith(
+                        ArithOp::Sub,
+                        Box::new(Cond::Const(Const::Num(0.0))),
+                        Box::new(c),
+                    ),
+                    Ty::Num,
+                )
             }
             ExprKind::Binary(op, a, b) => {
                 let (l, r) = (self.cond(a, kind), self.cond(b, kind));
@@ -673,15 +812,33 @@ impl Checker<'_> {
                 match op {
                     BinOp::And | BinOp::Or => {
                         if ta != Ty::Bool || tb != Ty::Bool {
-                            self.error(e.span, format!("`{}` needs true/false on both sides", op.as_str()));
+                            self.error(
+                                e.span,
+                                format!("`{}` needs true/false on both sides", op.as_str()),
+                            );
                             return None;
                         }
                         let (x, y) = (Box::new(ca), Box::new(cb));
-                        (if *op == BinOp::And { Cond::And(x, y) } else { Cond::Or(x, y) }, Ty::Bool)
+                        (
+                            if *op == BinOp::And {
+                                Cond::And(x, y)
+                            } else {
+                                Cond::Or(x, y)
+                            },
+                            Ty::Bool,
+                        )
                     }
                     BinOp::Arith(ar) => {
                         if !matches!(ta, Ty::Num | Ty::Any) || !matches!(tb, Ty::Num | Ty::Any) {
-                            self.error(e.span, format!("cannot apply `{}` to {} and {}", ar.as_str(), ta.name(), tb.name()));
+                            self.error(
+                                e.span,
+                                format!(
+                                    "cannot apply `{}` to {} and {}",
+                                    ar.as_str(),
+                                    ta.name(),
+                                    tb.name()
+                                ),
+                            );
                             return None;
                         }
                         (Cond::Arith(*ar, Box::new(ca), Box::new(cb)), Ty::Num)
@@ -693,7 +850,10 @@ impl Checker<'_> {
                             (Ty::Any, _) | (_, Ty::Any) => {}
                             (Ty::Str, Ty::Str) | (Ty::Bool, Ty::Bool) if equality => {}
                             (Ty::Str, Ty::Str) | (Ty::Bool, Ty::Bool) => {
-                                self.error(e.span, format!("{} can only be compared with == or !=", ta.name()));
+                                self.error(
+                                    e.span,
+                                    format!("{} can only be compared with == or !=", ta.name()),
+                                );
                                 return None;
                             }
                             (Ty::Str, Ty::Num) | (Ty::Num, Ty::Str) => {
@@ -701,12 +861,17 @@ impl Checker<'_> {
                                 return None;
                             }
                             _ => {
-                                self.error(e.span, format!("cannot compare {} with {}", ta.name(), tb.name()));
+                                self.error(
+                                    e.span,
+                                    format!("cannot compare {} with {}", ta.name(), tb.name()),
+                                );
                                 return None;
                             }
                         }
                         for (field, lit, at) in [(&ca, &cb, b), (&cb, &ca, a)] {
-                            if let (Cond::Field(Field::Channel), Cond::Const(Const::Str(s))) = (field, lit) {
+                            if let (Cond::Field(Field::Channel), Cond::Const(Const::Str(s))) =
+                                (field, lit)
+                            {
                                 if Channel::parse(s).is_none() {
                                     self.error(at.span, format!("unknown channel {s:?}"));
                                     return None;
@@ -720,7 +885,13 @@ impl Checker<'_> {
         })
     }
 
-    fn score(&mut self, sel: &Selector, points: i64, points_span: Span, cap: Option<&(i64, Expr)>) -> Option<ScoreRule> {
+    fn score(
+        &mut self,
+        sel: &Selector,
+        points: i64,
+        points_span: Span,
+        cap: Option<&(i64, Expr)>,
+    ) -> Option<ScoreRule> {
         if let Some((_, fspan)) = &sel.field {
             self.error(*fspan, "a score rule names an event kind, not a field");
             return None;
@@ -731,7 +902,10 @@ impl Checker<'_> {
             Some((n, per)) => {
                 let period = self.duration(per, "a cap period");
                 if points <= 0 {
-                    self.error(points_span, format!("a cap limits points gained; this rule gives {points}"));
+                    self.error(
+                        points_span,
+                        format!("a cap limits points gained; this rule gives {points}"),
+                    );
                     return None;
                 }
                 if *n <= 0 {
@@ -785,7 +959,9 @@ impl Checker<'_> {
                 reads
                     .iter()
                     .filter_map(|t| match &self.terms[t.0 as usize].kind {
-                        TermKind::Segment(s) => pos.get(&(PredicateKind::Segment, s.as_str())).copied(),
+                        TermKind::Segment(s) => {
+                            pos.get(&(PredicateKind::Segment, s.as_str())).copied()
+                        }
                         TermKind::Tag(s) => pos.get(&(PredicateKind::Tag, s.as_str())).copied(),
                         _ => None,
                     })
@@ -823,7 +999,14 @@ impl Checker<'_> {
         }
         for i in 0..compiled.len() {
             if state[i] == 0 {
-                visit(i, &deps, &mut state, &mut Vec::new(), &mut order, &mut reported);
+                visit(
+                    i,
+                    &deps,
+                    &mut state,
+                    &mut Vec::new(),
+                    &mut order,
+                    &mut reported,
+                );
             }
         }
         for cycle in reported {
@@ -905,10 +1088,12 @@ impl Checker<'_> {
             let (kind, name, _, expr) = compiled[i].clone();
             let mut reads = Vec::new();
             expr.terms(&mut reads);
-            let feeds = reads
+            let feeds = reads.iter().fold(KindSet::default(), |f, t| {
+                f.union(self.terms[t.0 as usize].feeds)
+            });
+            let time = reads
                 .iter()
-                .fold(KindSet::default(), |f, t| f.union(self.terms[t.0 as usize].feeds));
-            let time = reads.iter().any(|t| self.terms[t.0 as usize].time_sensitive);
+                .any(|t| self.terms[t.0 as usize].time_sensitive);
             let target = match kind {
                 PredicateKind::Segment => TermKind::Segment(name.clone()),
                 PredicateKind::Tag => TermKind::Tag(name.clone()),
@@ -934,13 +1119,19 @@ impl Checker<'_> {
         }
         for (i, t) in self.terms.iter_mut().enumerate() {
             t.need = match &t.kind {
-                TermKind::Count { window: None, .. } | TermKind::Purchases { window: None } => StateNeed::Counter,
+                TermKind::Count { window: None, .. } | TermKind::Purchases { window: None } => {
+                    StateNeed::Counter
+                }
                 TermKind::Count { .. } | TermKind::Purchases { .. } => match k_needed[i] {
                     Some(Some(k)) => StateNeed::LatestK(k.max(1)),
                     _ => StateNeed::Window,
                 },
-                TermKind::Sum { window: None, .. } | TermKind::Revenue { window: None } => StateNeed::Total,
-                TermKind::Sum { .. } | TermKind::Revenue { .. } | TermKind::ScoreGain { .. } => StateNeed::Window,
+                TermKind::Sum { window: None, .. } | TermKind::Revenue { window: None } => {
+                    StateNeed::Total
+                }
+                TermKind::Sum { .. } | TermKind::Revenue { .. } | TermKind::ScoreGain { .. } => {
+                    StateNeed::Window
+                }
                 TermKind::Since { .. } => StateNeed::Latest,
                 TermKind::BrandsActive { .. } => StateNeed::BrandLastSeen,
                 _ => StateNeed::Profile,
@@ -1005,7 +1196,10 @@ fn find_call(e: &Expr, kind: &TermKind) -> Option<Span> {
     match &e.kind {
         ExprKind::Call { name, args, .. } => {
             let hit = match kind {
-                TermKind::Segment(s) => name == "segment" && matches!(args.first(), Some(Expr { kind: ExprKind::Str(x), .. }) if x == s),
+                TermKind::Segment(s) => {
+                    name == "segment"
+                        && matches!(args.first(), Some(Expr { kind: ExprKind::Str(x), .. }) if x == s)
+                }
                 _ => false,
             };
             if hit {

@@ -85,10 +85,7 @@ impl fmt::Display for RuleError {
 
 /// The caret covers the span on its first line, at least one character.
 fn caret_width(e: &RuleError, line: &str) -> usize {
-    let chars_left = line
-        .chars()
-        .count()
-        .saturating_sub(e.span.col as usize - 1);
+    let chars_left = line.chars().count().saturating_sub(e.span.col as usize - 1);
     let len = e.span.end.saturating_sub(e.span.start);
     len.min(chars_left).max(1)
 }

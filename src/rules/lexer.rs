@@ -144,7 +144,18 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
     let b = src.as_bytes();
     let (mut i, mut line, mut line_start) = (0usize, 1u32, 0usize);
     let mut depth = 0i32;
-    let col_of = |pos: usize, line_start: usize| src[line_start..pos].chars().count() as u32 + 1;
+    // Columns count characters; counting from the start of the line for every token would be
+    // quadratic on long lines, so a cursor moves forward through the line instead.
+    let cursor = std::cell::Cell::new((0usize, 1u32));
+    let col_of = |pos: usize, line_start: usize| {
+        let (mut at, mut col) = cursor.get();
+        if at < line_start || at > pos {
+            (at, col) = (line_start, 1);
+        }
+        col += src[at..pos].chars().count() as u32;
+        cursor.set((pos, col));
+        col
+    };
     while i < b.len() {
         let c = b[i];
         let start = i;
@@ -157,7 +168,10 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
         match c {
             b'\n' => {
                 let prev_continues = out.last().is_some_and(|(t, _)| t.continues());
-                if depth <= 0 && !prev_continues && !matches!(out.last(), Some((Tok::Newline, _)) | None) {
+                if depth <= 0
+                    && !prev_continues
+                    && !matches!(out.last(), Some((Tok::Newline, _)) | None)
+                {
                     out.push((Tok::Newline, span(i + 1, line, line_start)));
                 }
                 i += 1;
@@ -314,17 +328,26 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
                 let then_name = src[i..]
                     .trim_start_matches([' ', '\t'])
                     .starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_');
-                if depth > 0 && first_on_line && then_name && matches!(word, "segment" | "tag" | "score") {
+                if depth > 0
+                    && first_on_line
+                    && then_name
+                    && matches!(word, "segment" | "tag" | "score")
+                {
                     depth = 0;
                     // The statement above ends right after its last token.
-                    let at = out.last().map_or(span(start, line, line_start), |(_, p)| Span {
-                        col: p.col + src[p.start..p.end].chars().count() as u32,
-                        start: p.end,
-                        ..*p
-                    });
+                    let at = out
+                        .last()
+                        .map_or(span(start, line, line_start), |(_, p)| Span {
+                            col: p.col + src[p.start..p.end].chars().count() as u32,
+                            start: p.end,
+                            ..*p
+                        });
                     out.push((Tok::Newline, at));
                 }
-                out.push((Tok::Ident(src[start..i].to_owned()), span(i, line, line_start)));
+                out.push((
+                    Tok::Ident(src[start..i].to_owned()),
+                    span(i, line, line_start),
+                ));
             }
             _ => {
                 let ch = src[i..].chars().next().expect("in bounds");
@@ -385,12 +408,17 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(toks("30ms 2w 7_000")[..3], [Tok::Dur(30), Tok::Dur(14 * DAY), Tok::Num(7000.0)]);
+        assert_eq!(
+            toks("30ms 2w 7_000")[..3],
+            [Tok::Dur(30), Tok::Dur(14 * DAY), Tok::Num(7000.0)]
+        );
     }
 
     #[test]
     fn continuation_lines() {
-        let t = toks("segment a =\n  x and\n  (y\n or z)\nsegment b = 1\n  and c\n  >= 2\nsegment c = 1");
+        let t = toks(
+            "segment a =\n  x and\n  (y\n or z)\nsegment b = 1\n  and c\n  >= 2\nsegment c = 1",
+        );
         let newlines = t.iter().filter(|t| **t == Tok::Newline).count();
         assert_eq!(newlines, 3);
     }

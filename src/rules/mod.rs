@@ -44,8 +44,8 @@ pub use build::{RuleSet, R};
 pub use error::{RuleError, RuleErrors, Span};
 pub use lexer::CmpOp;
 pub use plan::{
-    ArithOp, Cond, Const, Field, Filter, KindSet, PExpr, Plan, Predicate, PredicateKind,
-    ScoreRule, StateNeed, Term, TermId, TermKind,
+    ArithOp, Cond, Const, Field, Filter, KindSet, PExpr, Plan, Predicate, PredicateKind, ScoreRule,
+    StateNeed, Term, TermId, TermKind,
 };
 
 use ast::Statement;

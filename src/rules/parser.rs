@@ -5,6 +5,10 @@ use super::ast::{ArithOp, BinOp, Expr, ExprKind, Selector, Statement};
 use super::error::{RuleError, Span};
 use super::lexer::{lex, Tok};
 
+/// Deepest nesting of expressions accepted; deeper input is refused rather than allowed to
+/// exhaust the stack.
+const MAX_DEPTH: u32 = 100;
+
 const KEYWORDS: &[&str] = &[
     "segment", "tag", "score", "when", "where", "and", "or", "not", "true", "false", "cap", "per",
 ];
@@ -20,6 +24,7 @@ pub(crate) fn parse(src: &str) -> (Vec<Statement>, Vec<RuleError>) {
         pos: 0,
         src,
         errors,
+        depth: 0,
     };
     let mut stmts = Vec::new();
     loop {
@@ -62,6 +67,7 @@ pub(crate) fn parse_expr(src: &str) -> Result<Expr, Vec<RuleError>> {
         pos: 0,
         src,
         errors: Vec::new(),
+        depth: 0,
     };
     let e = p.expr().map_err(|e| vec![e])?;
     while p.peek() == &Tok::Newline {
@@ -80,6 +86,7 @@ struct Parser<'a> {
     pos: usize,
     src: &'a str,
     errors: Vec<RuleError>,
+    depth: u32,
 }
 
 impl Parser<'_> {
@@ -218,7 +225,9 @@ impl Parser<'_> {
             self.pos += 1;
             Some(self.name("a field name")?)
         } else if with_field {
-            return Err(self.unexpected("`.FIELD` (sum needs a field: `sum(app_session.duration)`)"));
+            return Err(
+                self.unexpected("`.FIELD` (sum needs a field: `sum(app_session.duration)`)")
+            );
         } else {
             None
         };
@@ -254,11 +263,27 @@ impl Parser<'_> {
     }
 
     fn binary(&mut self, min_prec: u8) -> R<Expr> {
+        self.depth += 1;
+        let r = self.binary_inner(min_prec);
+        self.depth -= 1;
+        r
+    }
+
+    fn binary_inner(&mut self, min_prec: u8) -> R<Expr> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(self.span(), "expression nested too deeply"));
+        }
         let mut lhs = self.unary()?;
+        let mut links = 0;
         while let Some(op) = self.binop() {
             let prec = op.precedence();
             if prec < min_prec {
                 break;
+            }
+            // A chain `a + b + c …` nests to the left: it counts towards the depth too.
+            links += 1;
+            if self.depth + links > MAX_DEPTH {
+                return Err(self.error(self.span(), "expression nested too deeply"));
             }
             self.pos += 1;
             let rhs = self.binary(prec + 1)?;
@@ -290,7 +315,7 @@ impl Parser<'_> {
         }
         if self.peek() == &Tok::Minus {
             self.pos += 1;
-            let e = self.unary()?;
+            let e = self.binary(7)?;
             let span = start.to(e.span);
             return Ok(Expr {
                 kind: ExprKind::Neg(Box::new(e)),
@@ -326,7 +351,12 @@ impl Parser<'_> {
                 self.pos += 1;
                 ExprKind::Bool(w == "true")
             }
-            Tok::Ident(w) if !matches!(w.as_str(), "when" | "where" | "and" | "or" | "not" | "cap" | "per") => {
+            Tok::Ident(w)
+                if !matches!(
+                    w.as_str(),
+                    "when" | "where" | "and" | "or" | "not" | "cap" | "per"
+                ) =>
+            {
                 // `segment`, `tag` and `score` are also the names of terms.
                 let (name, name_span) = (w, span);
                 self.pos += 1;
@@ -406,9 +436,26 @@ segment vip            = revenue(365d) >= 1000 and not segment("dormant") and co
 
     #[test]
     fn reports_every_broken_statement() {
-        let (stmts, errors) = parse("segment a = (1 +\nsegment b = 2 > 1\nsegment = 3\nscore x => 1.5\n");
+        let (stmts, errors) =
+            parse("segment a = (1 +\nsegment b = 2 > 1\nsegment = 3\nscore x => 1.5\n");
         assert_eq!(stmts.len(), 1, "only b parses");
         assert_eq!(errors.len(), 3, "{errors:#?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let n = 100_000;
+        for src in [
+            format!("segment a = {}1{}", "(".repeat(n), ")".repeat(n)),
+            format!("segment a = {}x", "not ".repeat(n)),
+            format!("segment a = {}x", "-".repeat(n)),
+            format!("segment a = x{}", " and x".repeat(n)),
+        ] {
+            let (_, errors) = parse(&src);
+            assert!(errors
+                .iter()
+                .any(|e| e.message == "expression nested too deeply"));
+        }
     }
 
     #[test]

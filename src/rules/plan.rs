@@ -415,7 +415,9 @@ impl Plan {
 
     /// The rule tags, in dependency order.
     pub fn tags(&self) -> impl Iterator<Item = &Predicate> {
-        self.predicates.iter().filter(|p| p.kind == PredicateKind::Tag)
+        self.predicates
+            .iter()
+            .filter(|p| p.kind == PredicateKind::Tag)
     }
 
     /// A term by id.

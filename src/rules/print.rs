@@ -6,7 +6,13 @@ use std::fmt;
 
 /// Writes a duration with the largest unit that divides it exactly.
 pub(crate) fn duration(ms: i64) -> String {
-    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms != 0 && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -100,7 +106,11 @@ impl fmt::Display for Expr {
                 let p = op.precedence();
                 // Left-associative: the right operand needs parentheses at equal precedence;
                 // comparisons do not chain, so both sides need them there.
-                let left_min = if matches!(op, BinOp::Cmp(_)) { p + 1 } else { p };
+                let left_min = if matches!(op, BinOp::Cmp(_)) {
+                    p + 1
+                } else {
+                    p
+                };
                 operand(f, a, left_min)?;
                 write!(f, " {} ", op.as_str())?;
                 operand(f, b, p + 1)

@@ -63,7 +63,14 @@ fn check(mut a: Args) -> ExitCode {
             Err(errors) => {
                 let n = errors.0.len();
                 let text: Vec<String> = errors.0.iter().map(|e| format!("{path}:{e}")).collect();
-                (format!("{}\n{n} error{}", text.join("\n"), if n == 1 { "" } else { "s" }), false)
+                (
+                    format!(
+                        "{}\n{n} error{}",
+                        text.join("\n"),
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    false,
+                )
             }
         })
     };
