@@ -71,6 +71,7 @@
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod engine;
+mod eval;
 pub mod event;
 mod identity;
 mod intern;
@@ -79,8 +80,8 @@ pub mod sim;
 mod state;
 
 pub use engine::{
-    ConfigError, Engine, EngineBuilder, IngestError, IngestLineError, Ingested, JsonlReport,
-    MemoryReport, Stats,
+    AudienceError, ConfigError, Engine, EngineBuilder, ExitReason, Explanation, IngestError,
+    IngestLineError, Ingested, JsonlReport, Members, MemoryReport, Signal, SignalKind, Stats,
 };
 pub use event::{
     decode_line, decode_value, Channel, Event, EventError, EventErrorKind, IdError, IdType,

@@ -14,6 +14,7 @@ pub(crate) struct Config {
     pub(crate) dedup_window: i64,
     pub(crate) id_limits: IdLimits,
     pub(crate) state: StateConfig,
+    pub(crate) plan: Option<crate::rules::Plan>,
 }
 
 /// A setting that cannot work.
@@ -89,6 +90,7 @@ impl Default for EngineBuilder {
                     timeline_capacity: 10,
                     stage: StageWindows::default(),
                 },
+                plan: None,
             },
         }
     }
@@ -142,6 +144,12 @@ impl EngineBuilder {
     /// The post-purchase window of the lifecycle stage (default 30 days).
     pub fn post_purchase_ms(mut self, ms: i64) -> Self {
         self.cfg.state.stage.post_purchase = ms;
+        self
+    }
+
+    /// The rules to evaluate: segments, tags and scores (see [`crate::rules`]).
+    pub fn rules(mut self, plan: crate::rules::Plan) -> Self {
+        self.cfg.plan = Some(plan);
         self
     }
 

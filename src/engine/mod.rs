@@ -30,14 +30,19 @@
 mod config;
 mod dedup;
 mod jsonl;
+mod query;
 mod shard;
+mod signal;
 
+use crate::eval::Evaluator;
 use crate::event::{Event, EventError, Identifier, Payload, Ts};
 use crate::identity::{ContactId, Identity};
 use crate::intern::Interner;
+use crate::rules::PredicateKind;
 use crate::state::{Profile, ProfileIdentity, ViewContext};
 use dedup::Dedup;
-use shard::{ApplyCx, Op, Shard};
+use shard::{ApplyCx, MergeTail, Op, Pending, Shard};
+use signal::Sink;
 use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::fmt;
@@ -46,6 +51,8 @@ use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
 pub(crate) use config::Config;
 pub use config::{ConfigError, EngineBuilder};
 pub use jsonl::JsonlReport;
+pub use query::{AudienceError, Explanation, Members};
+pub use signal::{ExitReason, Signal, SignalKind};
 
 /// What happened to an accepted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +237,8 @@ pub struct Engine {
     syms: Interner,
     shards: Box<[Shard]>,
     counters: Counters,
+    eval: Option<Evaluator>,
+    sink: Sink,
 }
 
 impl Engine {
@@ -238,19 +247,50 @@ impl Engine {
         EngineBuilder::default()
     }
 
-    pub(crate) fn from_config(cfg: Config) -> Engine {
+    pub(crate) fn from_config(mut cfg: Config) -> Engine {
+        let syms = Interner::default();
+        let eval = cfg
+            .plan
+            .take()
+            .map(|plan| Evaluator::new(plan, &syms, cfg.state.stage));
+        let predicates = eval.as_ref().map_or(0, |e| e.plan.predicates.len());
         Engine {
             now: AtomicI64::new(NOT_STARTED),
             seq: AtomicU64::new(0),
             dedup: Dedup::new(cfg.dedup_window),
             identity: Identity::new(cfg.id_limits.clone()),
-            syms: Interner::default(),
+            syms,
             shards: (0..cfg.shards)
-                .map(|_| Shard::new(cfg.queue_capacity))
+                .map(|_| Shard::new(cfg.queue_capacity, predicates))
                 .collect(),
             counters: Counters::default(),
+            eval,
+            sink: Sink::default(),
             cfg,
         }
+    }
+
+    fn cx(&self) -> ApplyCx<'_> {
+        ApplyCx {
+            syms: &self.syms,
+            cfg: &self.cfg.state,
+            dedup: &self.dedup,
+            identity: &self.identity,
+            eval: self.eval.as_ref(),
+            sink: &self.sink,
+            shards: self.shards.len(),
+        }
+    }
+
+    /// Subscribes to signals through a channel of `capacity`; see [`Signal`] and the module
+    /// docs of `engine::signal` for the backpressure policy. Subscribe before ingesting.
+    pub fn subscribe(&self, capacity: usize) -> crossbeam::channel::Receiver<Signal> {
+        self.sink.subscribe(capacity)
+    }
+
+    /// Signals produced so far.
+    pub fn signals_emitted(&self) -> u64 {
+        self.sink.emitted()
     }
 
     /// Engine time: the latest event time accepted or time given to [`Engine::advance_to`];
@@ -260,9 +300,22 @@ impl Engine {
         (n != NOT_STARTED).then_some(n)
     }
 
-    /// Moves engine time forward to `t` (never back).
+    /// Moves engine time forward to `t` (never back), applies what was handed in, and fires
+    /// every timer due by then, in time order: segment transitions caused by time alone carry
+    /// the exact instant they happened.
     pub fn advance_to(&self, t: Ts) {
         self.now.fetch_max(t, Ordering::AcqRel);
+        self.flush();
+    }
+
+    /// Moves the clock to `max(now, t)`; returns the new engine time.
+    fn clock_to(&self, t: Ts) -> Ts {
+        let prev = self.now.fetch_max(t, Ordering::AcqRel);
+        if prev == NOT_STARTED {
+            t
+        } else {
+            prev.max(t)
+        }
     }
 
     /// Ingests one event (see the module docs for the steps).
@@ -322,9 +375,9 @@ impl Engine {
             }
         }
         if let Payload::Erase = event.payload {
-            self.advance_to(event.ts);
+            let now = self.clock_to(event.ts);
             bump(&self.counters.accepted, 1);
-            return Ok(self.erase(&event.ids, touched));
+            return Ok(self.erase(&event.ids, now, event.ts < now, touched));
         }
         if let Some(id) = &event.id {
             if !self.dedup.insert(id, event.ts, now) {
@@ -332,9 +385,11 @@ impl Engine {
                 return Ok(Ingested::Duplicate);
             }
         }
-        self.advance_to(event.ts);
+        let now = self.clock_to(event.ts);
+        let late = event.ts < now;
         let seq = self.seq.fetch_add(1, Ordering::AcqRel);
         let res = self.identity.resolve(&event.ids);
+        let identified = event.ids.iter().any(|i| i.kind.identifies());
         if let Some(id) = &event.id {
             self.dedup.set_contact(id, res.contact);
         }
@@ -342,23 +397,47 @@ impl Engine {
         bump(&self.counters.contacts_created, u64::from(res.created));
         bump(&self.counters.merges, res.absorbed.len() as u64);
         bump(&self.counters.conflicts, u64::from(res.conflict));
-        for &from in &res.absorbed {
+        let pending = Pending {
+            seq,
+            identified,
+            event,
+        };
+        if res.absorbed.is_empty() {
+            self.hand_over(
+                Op::Apply {
+                    contact: res.contact,
+                    now,
+                    late,
+                    pending,
+                },
+                touched,
+            );
+        } else {
+            // The merging event travels with the merge: each absorbed contact's shard in turn,
+            // then the survivor's (see `shard`).
+            let mut rest: Vec<_> = res
+                .absorbed
+                .iter()
+                .copied()
+                .zip(res.absorbed_names.iter().cloned())
+                .collect();
+            let (from, names) = rest.pop().expect("absorbed is not empty");
             self.hand_over(
                 Op::Absorb {
                     from,
+                    names,
                     into: res.contact,
+                    now,
+                    late,
+                    tail: Box::new(MergeTail {
+                        carried: Vec::new(),
+                        rest,
+                        event: Some(pending),
+                    }),
                 },
                 touched,
             );
         }
-        self.hand_over(
-            Op::Apply {
-                contact: res.contact,
-                seq,
-                event,
-            },
-            touched,
-        );
         Ok(Ingested::Applied {
             contact: res.contact,
             created: res.created,
@@ -370,6 +449,8 @@ impl Engine {
     fn erase<const N: usize>(
         &self,
         ids: &[Identifier],
+        now: Ts,
+        late: bool,
         touched: &mut SmallVec<[usize; N]>,
     ) -> Ingested
     where
@@ -383,8 +464,23 @@ impl Engine {
         if !all.is_empty() {
             self.dedup.forget_contacts(&all);
         }
-        for &contact in &all {
-            self.hand_over(Op::Erase { contact }, touched);
+        for e in &gone {
+            for &contact in std::iter::once(&e.contact).chain(&e.absorbed) {
+                let names = if contact == e.contact {
+                    e.names.clone()
+                } else {
+                    Default::default()
+                };
+                self.hand_over(
+                    Op::Erase {
+                        contact,
+                        now,
+                        late,
+                        names,
+                    },
+                    touched,
+                );
+            }
         }
         bump(&self.counters.erased, gone.len() as u64);
         Ingested::Erased {
@@ -423,12 +519,7 @@ impl Engine {
     /// Returns whether this thread drained anything.
     fn pump(&self, i: usize) -> bool {
         fence(Ordering::SeqCst);
-        let cx = ApplyCx {
-            syms: &self.syms,
-            cfg: &self.cfg.state,
-            dedup: &self.dedup,
-            shards: self.shards.len(),
-        };
+        let cx = self.cx();
         let mut drained = false;
         let mut pending: SmallVec<[usize; 4]> = SmallVec::new();
         pending.push(i);
@@ -466,9 +557,16 @@ impl Engine {
                 busy |= s.has_work() || s.state.is_locked();
             }
             if !busy {
-                return;
+                break;
             }
             std::thread::yield_now();
+        }
+        // Time reached `now`: every timer due by then fires.
+        if let (Some(now), Some(_)) = (self.now(), &self.eval) {
+            let cx = self.cx();
+            for s in self.shards.iter() {
+                s.state.lock().fire(now, true, &cx);
+            }
         }
     }
 
@@ -517,14 +615,29 @@ impl Engine {
             windows: self.cfg.state.stage,
         };
         let st = self.shards[self.shard_of(c)].state.lock();
-        let state = st.get(c, self.shards.len())?;
-        Some(state.view(
+        let contact = st.get(c, self.shards.len())?;
+        let mut p = contact.state.view(
             ProfileIdentity {
                 key: &rec.key,
                 ids: &rec.ids,
             },
             &cx,
-        ))
+        );
+        if let Some(ev) = &self.eval {
+            p.score = ev.score(&contact.eval);
+            for (i, pred) in ev.plan.predicates.iter().enumerate() {
+                if contact.eval.held[i] {
+                    match pred.kind {
+                        PredicateKind::Segment => p.segments.push(pred.name.clone()),
+                        PredicateKind::Tag => p.tags.push(pred.name.clone()),
+                    }
+                }
+            }
+            p.segments.sort();
+            p.tags.sort();
+            p.tags.dedup();
+        }
+        Some(p)
     }
 
     /// Every live contact's profile, sorted by primary id.
@@ -545,8 +658,16 @@ impl Engine {
             let st = s.state.lock();
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             state_bytes += st
-                .live()
-                .map(|c| std::mem::size_of_val(c) + c.heap_bytes())
+                .contacts()
+                .map(|c| {
+                    std::mem::size_of_val(c) + c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval)
+                })
+                .sum::<usize>();
+            state_bytes += st.pending_timers() * 16;
+            state_bytes += st
+                .bitmaps
+                .iter()
+                .map(|b| b.serialized_size())
                 .sum::<usize>();
         }
         MemoryReport {

@@ -4,8 +4,11 @@
 //!
 //! * a bounded [`ArrayQueue`] of operations handed over by ingesting threads,
 //! * an unbounded [`SegQueue`] inbox for operations forwarded by other shards (merges and
-//!   events that raced with a merge; at most one per merge or racing event), and
-//! * its state behind a mutex that is only ever *tried*, never waited for, by writers.
+//!   events that raced with a merge; at most one per merge or racing event),
+//! * its state behind a mutex that is only ever *tried*, never waited for, by writers: the
+//!   contacts, a timer heap (one live entry per contact: the next instant its rules could
+//!   change by time alone), and a roaring bitmap per segment and rule tag, plus one per manual
+//!   tag and one of all live contacts.
 //!
 //! **Hand-over protocol (delegation).** An ingesting thread pushes its operation, then tries to
 //! become the shard's writer. If it succeeds it drains the queues — applying other threads'
@@ -15,24 +18,62 @@
 //! a lock another holds; a full queue is the one place a thread waits (backpressure), and it
 //! spends that wait helping to drain. On one thread the path is: push, lock, pop, apply, unlock.
 //!
-//! **Merges across shards.** Identity decides a merge of `from` into `into` and sends
-//! `Absorb{from, into}` to `from`'s shard, behind every operation already queued for `from`.
-//! That shard takes `from`'s state, leaves a forwarding slot, and sends `Adopt` with the state
-//! to `into`'s shard. An operation that reaches a forwarding slot (a reader that resolved the
-//! identity just before the merge) is re-sent to the survivor. Because every profile field
-//! combines exactly whatever the order (see [`crate::state`]), events of `into` applied before
-//! the adoption arrives give the same final state as if the merge had come first.
-//! Erased slots drop whatever still arrives for them.
+//! **Time.** Every operation carries the engine time `N` at which it was accepted. Before
+//! applying it, the shard fires its timers due before `N` (up to and including `N` for a late
+//! event, whose instant had already passed when it arrived), in time order. An event and a
+//! timer at the same instant are one evaluation.
+//!
+//! **Merges across shards.** Identity decides a merge of `from` contacts into `into`. The
+//! merging event travels with the merge: `Absorb` visits each absorbed contact's shard in turn
+//! (each takes the contact's state, emits its `exit … merged` signals, leaves a forwarding slot),
+//! then `Adopt` brings the states and the event to `into`'s shard, which folds them in, emits
+//! `merged`, applies the event and evaluates once. An operation that reaches a forwarding slot
+//! (a reader that resolved the identity just before the merge) is re-sent to the survivor.
+//! Because every profile field and term state combines exactly whatever the order (see
+//! [`crate::state`]), events of `into` applied before the adoption arrives give the same final
+//! state as if the merge had come first. Erased slots drop whatever still arrives for them.
 
 use crate::engine::dedup::Dedup;
-use crate::event::Event;
-use crate::identity::ContactId;
-use crate::intern::Interner;
+use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
+use crate::eval::{Change, EvalState, Evaluator};
+use crate::event::{Event, Payload, Ts};
+use crate::identity::{ContactId, Identity, Names};
+use crate::intern::{Interner, Sym};
+use crate::rules::PredicateKind;
 use crate::state::{ContactState, StateConfig};
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::Mutex;
+use roaring::RoaringBitmap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
-/// Work for a shard.
+/// One contact as its shard holds it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contact {
+    pub(crate) state: ContactState,
+    pub(crate) eval: EvalState,
+    pub(crate) identified: bool,
+}
+
+/// An accepted event on its way to a contact.
+pub(crate) struct Pending {
+    pub(crate) seq: u64,
+    pub(crate) identified: bool,
+    pub(crate) event: Event,
+}
+
+/// What travels along a merge.
+pub(crate) struct MergeTail {
+    /// Absorbed contacts taken so far, with their names.
+    pub(crate) carried: Vec<(Names, Box<Contact>)>,
+    /// Absorbed contacts still to visit.
+    pub(crate) rest: Vec<(ContactId, Names)>,
+    /// The event that caused the merge.
+    pub(crate) event: Option<Pending>,
+}
+
+/// Work for a shard. Every operation carries the engine time `now` it was accepted at and
+/// whether its event was late (older than `now`).
 ///
 /// `Apply` carries its event inline: it is nearly every operation, and boxing it would cost an
 /// allocation per event; the queue slots are sized for it.
@@ -41,38 +82,71 @@ pub(crate) enum Op {
     /// Apply an accepted event to a contact.
     Apply {
         contact: ContactId,
-        seq: u64,
-        event: Event,
+        now: Ts,
+        late: bool,
+        pending: Pending,
     },
-    /// Hand `from`'s state over to `into` (sent to `from`'s shard).
-    Absorb { from: ContactId, into: ContactId },
-    /// Fold an absorbed contact's state into `into` (sent to `into`'s shard).
+    /// Take `from`'s state (sent to `from`'s shard), then go on along the merge.
+    Absorb {
+        from: ContactId,
+        names: Names,
+        into: ContactId,
+        now: Ts,
+        late: bool,
+        tail: Box<MergeTail>,
+    },
+    /// Fold absorbed contacts and the merging event into `into` (sent to `into`'s shard).
     Adopt {
         into: ContactId,
-        state: Box<ContactState>,
+        now: Ts,
+        late: bool,
+        tail: Box<MergeTail>,
     },
-    /// Drop a contact's state for good.
-    Erase { contact: ContactId },
+    /// Forget a contact for good.
+    Erase {
+        contact: ContactId,
+        now: Ts,
+        late: bool,
+        names: Names,
+    },
 }
 
 impl Op {
     pub(crate) fn target(&self) -> ContactId {
         match self {
-            Op::Apply { contact, .. } => *contact,
+            Op::Apply { contact, .. } | Op::Erase { contact, .. } => *contact,
             Op::Absorb { from, .. } => *from,
             Op::Adopt { into, .. } => *into,
-            Op::Erase { contact } => *contact,
+        }
+    }
+
+    fn time(&self) -> (Ts, bool) {
+        match self {
+            Op::Apply { now, late, .. }
+            | Op::Absorb { now, late, .. }
+            | Op::Adopt { now, late, .. }
+            | Op::Erase { now, late, .. } => (*now, *late),
         }
     }
 
     fn retarget(self, to: ContactId) -> Op {
         match self {
-            Op::Apply { seq, event, .. } => Op::Apply {
+            Op::Apply {
+                now, late, pending, ..
+            } => Op::Apply {
                 contact: to,
-                seq,
-                event,
+                now,
+                late,
+                pending,
             },
-            Op::Adopt { state, .. } => Op::Adopt { into: to, state },
+            Op::Adopt {
+                now, late, tail, ..
+            } => Op::Adopt {
+                into: to,
+                now,
+                late,
+                tail,
+            },
             other => other,
         }
     }
@@ -80,7 +154,7 @@ impl Op {
 
 pub(crate) enum Slot {
     Empty,
-    Live(Box<ContactState>),
+    Live(Box<Contact>),
     Forwarded(ContactId),
     Erased,
 }
@@ -90,31 +164,53 @@ pub(crate) struct ApplyCx<'a> {
     pub(crate) syms: &'a Interner,
     pub(crate) cfg: &'a StateConfig,
     pub(crate) dedup: &'a Dedup,
+    pub(crate) identity: &'a Identity,
+    pub(crate) eval: Option<&'a Evaluator>,
+    pub(crate) sink: &'a Sink,
     pub(crate) shards: usize,
 }
 
 #[derive(Default)]
 pub(crate) struct ShardState {
     slots: Vec<Slot>,
+    timers: BinaryHeap<Reverse<(Ts, u32)>>,
+    /// Per predicate of the plan: its members (segments) or holders (rule tags).
+    pub(crate) bitmaps: Vec<RoaringBitmap>,
+    /// Per manual tag: contacts whose latest `tag` event for it added it.
+    pub(crate) manual_tags: HashMap<Sym, RoaringBitmap>,
+    /// Every live contact.
+    pub(crate) live: RoaringBitmap,
+    changes: Vec<Change>,
+}
+
+fn slot_index(c: ContactId, shards: usize) -> usize {
+    c.0 as usize / shards
 }
 
 impl ShardState {
+    pub(crate) fn new(predicates: usize) -> ShardState {
+        ShardState {
+            bitmaps: vec![RoaringBitmap::new(); predicates],
+            ..ShardState::default()
+        }
+    }
+
     fn slot_mut(&mut self, c: ContactId, shards: usize) -> &mut Slot {
-        let i = c.0 as usize / shards;
+        let i = slot_index(c, shards);
         if i >= self.slots.len() {
             self.slots.resize_with(i + 1, || Slot::Empty);
         }
         &mut self.slots[i]
     }
 
-    pub(crate) fn get(&self, c: ContactId, shards: usize) -> Option<&ContactState> {
-        match self.slots.get(c.0 as usize / shards) {
+    pub(crate) fn get(&self, c: ContactId, shards: usize) -> Option<&Contact> {
+        match self.slots.get(slot_index(c, shards)) {
             Some(Slot::Live(s)) => Some(s),
             _ => None,
         }
     }
 
-    pub(crate) fn live(&self) -> impl Iterator<Item = &ContactState> {
+    pub(crate) fn contacts(&self) -> impl Iterator<Item = &Contact> {
         self.slots.iter().filter_map(|s| match s {
             Slot::Live(s) => Some(&**s),
             _ => None,
@@ -125,50 +221,365 @@ impl ShardState {
         self.slots.capacity()
     }
 
-    /// Applies one operation; returns an operation to send to another contact when the target
-    /// was merged away.
-    pub(crate) fn apply(&mut self, op: Op, cx: &ApplyCx<'_>) -> Option<Op> {
-        let slot = self.slot_mut(op.target(), cx.shards);
-        if let Slot::Forwarded(to) = slot {
-            return match op {
-                Op::Absorb { .. } | Op::Erase { .. } => None,
-                other => Some(other.retarget(*to)),
-            };
-        }
-        if let Slot::Erased = slot {
-            if let Op::Apply { event, .. } = op {
-                if let Some(id) = &event.id {
-                    cx.dedup.forget(id);
-                }
+    pub(crate) fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Fires the timers due before `upto` (or at it, when `inclusive`), in time order.
+    pub(crate) fn fire(&mut self, upto: Ts, inclusive: bool, cx: &ApplyCx<'_>) {
+        let Some(ev) = cx.eval else {
+            return;
+        };
+        while let Some(&Reverse((t, c))) = self.timers.peek() {
+            if t > upto || (t == upto && !inclusive) {
+                break;
             }
-            return None;
+            self.timers.pop();
+            let id = ContactId(c);
+            let Some(Slot::Live(contact)) = self.slots.get_mut(slot_index(id, cx.shards)) else {
+                continue;
+            };
+            if contact.eval.timer != Some(t) {
+                continue; // superseded by a later evaluation
+            }
+            let mut changes = std::mem::take(&mut self.changes);
+            ev.tick(
+                &mut contact.eval,
+                &contact.state,
+                contact.identified,
+                t,
+                &mut changes,
+            );
+            if let Some(next) = contact.eval.timer {
+                self.timers.push(Reverse((next, c)));
+            }
+            self.publish(id, t, &changes, None, cx);
+            changes.clear();
+            self.changes = changes;
+        }
+    }
+
+    /// Applies one operation; returns an operation to send on (to another contact or shard).
+    pub(crate) fn apply(&mut self, op: Op, cx: &ApplyCx<'_>) -> Option<Op> {
+        let (now, late) = op.time();
+        self.fire(now, late, cx);
+        let target = op.target();
+        match self.slot_mut(target, cx.shards) {
+            Slot::Forwarded(to) => {
+                let to = *to;
+                return match op {
+                    Op::Erase { .. } => None,
+                    Op::Absorb { .. } => self.continue_merge(op),
+                    other => Some(other.retarget(to)),
+                };
+            }
+            Slot::Erased => {
+                if let Op::Apply { pending, .. } = &op {
+                    if let Some(id) = &pending.event.id {
+                        cx.dedup.forget(id);
+                    }
+                }
+                if let Op::Adopt { tail, .. } = &op {
+                    if let Some(id) = tail.event.as_ref().and_then(|p| p.event.id.as_ref()) {
+                        cx.dedup.forget(id);
+                    }
+                }
+                return match op {
+                    Op::Absorb { .. } => self.continue_merge(op),
+                    _ => None,
+                };
+            }
+            _ => {}
         }
         match op {
-            Op::Apply { seq, event, .. } => {
-                if let Slot::Empty = slot {
-                    *slot = Slot::Live(Box::default());
+            Op::Apply {
+                contact, pending, ..
+            } => {
+                let c = self.live_mut(contact, cx);
+                let changes = apply_event(c, &pending, now, cx);
+                let manual = manual_tag_syms(&pending.event, cx.syms);
+                self.after_eval(contact, now, changes, &manual, cx);
+                None
+            }
+            Op::Absorb {
+                from,
+                names,
+                into,
+                now,
+                late,
+                mut tail,
+            } => {
+                let slot = self.slot_mut(from, cx.shards);
+                if let Slot::Live(c) = std::mem::replace(slot, Slot::Forwarded(into)) {
+                    self.leave_all(from, &c, now, ExitReason::Merged, &names, cx);
+                    tail.carried.push((names, c));
                 }
-                if let Slot::Live(s) = slot {
-                    s.apply(&event, seq, cx.syms, cx.cfg);
+                self.continue_merge(Op::Absorb {
+                    from,
+                    names: Names::default(),
+                    into,
+                    now,
+                    late,
+                    tail,
+                })
+            }
+            Op::Adopt { into, tail, .. } => {
+                let tail = *tail;
+                let mut changes = Vec::new();
+                let mut merged_from = Vec::new();
+                let mut manual: Vec<Sym> = Vec::new();
+                {
+                    let c = self.live_mut(into, cx);
+                    for (names, other) in tail.carried {
+                        let other = *other;
+                        if let Some(p) = &other.state.prefs {
+                            manual.extend(p.tags.iter().map(|(s, _)| s));
+                        }
+                        c.state.absorb(other.state, cx.cfg);
+                        c.identified |= other.identified;
+                        if let Some(ev) = cx.eval {
+                            for i in ev.absorb(&mut c.eval, other.eval) {
+                                changes.push(Change::Tagged(i));
+                            }
+                        }
+                        merged_from.push(names.key);
+                    }
+                    if let Some(p) = &tail.event {
+                        c.identified |= p.identified;
+                        c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
+                        if let Some(ev) = cx.eval {
+                            ev.on_event(&mut c.eval, &p.event, p.seq, now);
+                        }
+                        manual.extend(manual_tag_syms(&p.event, cx.syms));
+                    }
+                    if let Some(ev) = cx.eval {
+                        ev.evaluate(&mut c.eval, &c.state, c.identified, now, None, &mut changes);
+                    }
+                }
+                self.after_eval(into, now, changes, &manual, cx);
+                if cx.sink.wanted() && !merged_from.is_empty() {
+                    let names = cx
+                        .identity
+                        .record(into)
+                        .map(|r| r.names())
+                        .unwrap_or_default();
+                    for from in merged_from {
+                        cx.sink.emit(Signal {
+                            kind: SignalKind::Merged { from },
+                            contact: names.key.clone(),
+                            primary: names.primary.clone(),
+                            id: into,
+                            at: now,
+                        });
+                    }
                 }
                 None
             }
-            Op::Absorb { into, .. } => match std::mem::replace(slot, Slot::Forwarded(into)) {
-                Slot::Live(state) => Some(Op::Adopt { into, state }),
-                _ => None,
-            },
-            Op::Adopt { state, .. } => {
-                match slot {
-                    Slot::Live(s) => s.absorb(*state, cx.cfg),
-                    _ => *slot = Slot::Live(state),
+            Op::Erase { contact, names, .. } => {
+                let slot = self.slot_mut(contact, cx.shards);
+                if let Slot::Live(c) = std::mem::replace(slot, Slot::Erased) {
+                    self.leave_all(contact, &c, now, ExitReason::Erased, &names, cx);
                 }
-                None
-            }
-            Op::Erase { .. } => {
-                *slot = Slot::Erased;
+                for m in self.manual_tags.values_mut() {
+                    m.remove(contact.0);
+                }
                 None
             }
         }
+    }
+
+    /// The next step of a merge: the next absorbed contact, or the survivor.
+    fn continue_merge(&mut self, op: Op) -> Option<Op> {
+        let Op::Absorb {
+            into,
+            now,
+            late,
+            mut tail,
+            ..
+        } = op
+        else {
+            return None;
+        };
+        Some(match tail.rest.pop() {
+            Some((next, names)) => Op::Absorb {
+                from: next,
+                names,
+                into,
+                now,
+                late,
+                tail,
+            },
+            None => Op::Adopt {
+                into,
+                now,
+                late,
+                tail,
+            },
+        })
+    }
+
+    fn live_mut(&mut self, c: ContactId, cx: &ApplyCx<'_>) -> &mut Contact {
+        let slot = self.slot_mut(c, cx.shards);
+        if let Slot::Empty = slot {
+            *slot = Slot::Live(Box::new(Contact {
+                eval: cx.eval.map(Evaluator::new_state).unwrap_or_default(),
+                ..Contact::default()
+            }));
+            self.live.insert(c.0);
+        }
+        match self.slot_mut(c, cx.shards) {
+            Slot::Live(s) => s,
+            _ => unreachable!("made live above"),
+        }
+    }
+
+    /// Bitmaps, timer and signals after an evaluation of `c` at `at`.
+    fn after_eval(
+        &mut self,
+        c: ContactId,
+        at: Ts,
+        changes: Vec<Change>,
+        manual: &[Sym],
+        cx: &ApplyCx<'_>,
+    ) {
+        let shards = cx.shards;
+        if let Some(Slot::Live(contact)) = self.slots.get(slot_index(c, shards)) {
+            if let Some(t) = contact.eval.timer {
+                self.timers.push(Reverse((t, c.0)));
+            }
+            for sym in manual {
+                let on = contact.state.manual_tag(*sym);
+                let m = self.manual_tags.entry(*sym).or_default();
+                if on {
+                    m.insert(c.0);
+                } else {
+                    m.remove(c.0);
+                }
+            }
+        }
+        self.publish(c, at, &changes, None, cx);
+    }
+
+    /// Records changes in the bitmaps and emits their signals.
+    fn publish(
+        &mut self,
+        c: ContactId,
+        at: Ts,
+        changes: &[Change],
+        names: Option<&Names>,
+        cx: &ApplyCx<'_>,
+    ) {
+        if changes.is_empty() {
+            return;
+        }
+        let Some(ev) = cx.eval else {
+            return;
+        };
+        for ch in changes {
+            match *ch {
+                Change::Segment(i, true) | Change::Tagged(i) => {
+                    self.bitmaps[i].insert(c.0);
+                }
+                Change::Segment(i, false) => {
+                    self.bitmaps[i].remove(c.0);
+                }
+            }
+        }
+        if !cx.sink.wanted() {
+            return;
+        }
+        let looked_up;
+        let names = match names {
+            Some(n) => n,
+            None => {
+                looked_up = cx.identity.record(c).map(|r| r.names()).unwrap_or_default();
+                &looked_up
+            }
+        };
+        for ch in changes {
+            let (i, kind) = match *ch {
+                Change::Segment(i, true) => (i, 0),
+                Change::Segment(i, false) => (i, 1),
+                Change::Tagged(i) => (i, 2),
+            };
+            let name = ev.plan.predicates[i].name.clone();
+            let kind = match kind {
+                0 => SignalKind::Enter { segment: name },
+                1 => SignalKind::Exit {
+                    segment: name,
+                    reason: ExitReason::Predicate,
+                },
+                _ => SignalKind::Tagged { tag: name },
+            };
+            cx.sink.emit(Signal {
+                kind,
+                contact: names.key.clone(),
+                primary: names.primary.clone(),
+                id: c,
+                at,
+            });
+        }
+    }
+
+    /// A contact leaves every segment (merged away or erased): bitmaps and signals.
+    fn leave_all(
+        &mut self,
+        c: ContactId,
+        contact: &Contact,
+        at: Ts,
+        reason: ExitReason,
+        names: &Names,
+        cx: &ApplyCx<'_>,
+    ) {
+        self.live.remove(c.0);
+        let Some(ev) = cx.eval else {
+            return;
+        };
+        for (i, p) in ev.plan.predicates.iter().enumerate() {
+            self.bitmaps[i].remove(c.0);
+            if p.kind == PredicateKind::Segment && contact.eval.held[i] && cx.sink.wanted() {
+                cx.sink.emit(Signal {
+                    kind: SignalKind::Exit {
+                        segment: p.name.clone(),
+                        reason,
+                    },
+                    contact: names.key.clone(),
+                    primary: names.primary.clone(),
+                    id: c,
+                    at,
+                });
+            }
+        }
+        if reason == ExitReason::Merged {
+            for m in self.manual_tags.values_mut() {
+                m.remove(c.0);
+            }
+        }
+    }
+}
+
+fn apply_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) -> Vec<Change> {
+    c.identified |= p.identified;
+    c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
+    let mut changes = Vec::new();
+    if let Some(ev) = cx.eval {
+        ev.on_event(&mut c.eval, &p.event, p.seq, now);
+        ev.evaluate(
+            &mut c.eval,
+            &c.state,
+            c.identified,
+            now,
+            Some(p.event.kind()),
+            &mut changes,
+        );
+    }
+    changes
+}
+
+fn manual_tag_syms(ev: &Event, syms: &Interner) -> Vec<Sym> {
+    match &ev.payload {
+        Payload::Tag { add, remove } => add.iter().chain(remove).map(|t| syms.intern(t)).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -180,11 +591,11 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(capacity: usize) -> Shard {
+    pub(crate) fn new(capacity: usize, predicates: usize) -> Shard {
         Shard {
             queue: ArrayQueue::new(capacity),
             inbox: SegQueue::new(),
-            state: Mutex::new(ShardState::default()),
+            state: Mutex::new(ShardState::new(predicates)),
         }
     }
 

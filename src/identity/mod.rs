@@ -108,6 +108,15 @@ pub(crate) struct Resolution {
     pub(crate) absorbed: SmallVec<[ContactId; 1]>,
     /// A one-per-contact limit stopped a merge or left identifiers unlinked.
     pub(crate) conflict: bool,
+    /// The names the absorbed contacts had, for their exit signals.
+    pub(crate) absorbed_names: SmallVec<[Names; 1]>,
+}
+
+/// How signals name a contact: its stable key and its primary id at the time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Names {
+    pub(crate) key: String,
+    pub(crate) primary: String,
 }
 
 #[derive(Debug, Clone)]
@@ -119,11 +128,21 @@ pub(crate) struct Record {
     pub(crate) absorbed: Vec<ContactId>,
 }
 
+impl Record {
+    pub(crate) fn names(&self) -> Names {
+        Names {
+            key: self.key.to_string(),
+            primary: self.ids[0].to_string(),
+        }
+    }
+}
+
 /// A contact removed by an erase request.
 #[derive(Debug, Clone)]
 pub(crate) struct Erased {
     pub(crate) contact: ContactId,
     pub(crate) absorbed: Vec<ContactId>,
+    pub(crate) names: Names,
 }
 
 pub(crate) struct Identity {
@@ -184,6 +203,7 @@ impl Identity {
                 created: false,
                 absorbed: SmallVec::new(),
                 conflict: false,
+                absorbed_names: SmallVec::new(),
             };
         }
         let _w = self.writer.lock();
@@ -234,17 +254,20 @@ impl Identity {
                     created: true,
                     absorbed: SmallVec::new(),
                     conflict: false,
+                    absorbed_names: SmallVec::new(),
                 };
             };
-            for &r in rest {
-                self.merge(survivor, r);
-            }
+            let absorbed_names = rest
+                .iter()
+                .filter_map(|&r| self.merge(survivor, r))
+                .collect();
             self.link(survivor, &unowned);
             return Resolution {
                 contact: survivor,
                 created: false,
                 absorbed: rest.iter().copied().collect(),
                 conflict: false,
+                absorbed_names,
             };
         }
         // Conflict: nothing merges. The event goes to the owner of its highest-priority
@@ -273,6 +296,7 @@ impl Identity {
             created,
             absorbed: SmallVec::new(),
             conflict: true,
+            absorbed_names: SmallVec::new(),
         }
     }
 
@@ -306,10 +330,9 @@ impl Identity {
         r.ids.sort();
     }
 
-    fn merge(&self, survivor: ContactId, from: ContactId) {
-        let Some((_, gone)) = self.records.remove(&from) else {
-            return;
-        };
+    fn merge(&self, survivor: ContactId, from: ContactId) -> Option<Names> {
+        let (_, gone) = self.records.remove(&from)?;
+        let names = gone.names();
         for id in &gone.ids {
             self.index.insert(id.clone(), survivor);
         }
@@ -318,6 +341,7 @@ impl Identity {
         r.ids.sort();
         r.absorbed.push(from);
         r.absorbed.extend(gone.absorbed);
+        Some(names)
     }
 
     /// Removes every contact that owns one of `ids`, with all its identifiers.
@@ -335,6 +359,7 @@ impl Identity {
                 }
                 Some(Erased {
                     contact: c,
+                    names: rec.names(),
                     absorbed: rec.absorbed,
                 })
             })

@@ -82,6 +82,16 @@ pub fn compile(src: &str) -> Result<Plan, RuleErrors> {
     }
 }
 
+/// Parses one expression, such as an audience `vip and not tag("bargain_hunter")`.
+pub fn parse_expression(src: &str) -> Result<ast::Expr, RuleErrors> {
+    parser::parse_expr(src).map_err(RuleErrors)
+}
+
+/// Writes a duration in the rules language (`90d`, `36h`, `1500ms`).
+pub fn print_duration(ms: i64) -> String {
+    print::duration(ms)
+}
+
 /// Prints statements back as rules text, one per line.
 pub fn print(stmts: &[Statement]) -> String {
     stmts.iter().map(|s| format!("{s}\n")).collect()

@@ -56,7 +56,6 @@ pub(crate) fn parse(src: &str) -> (Vec<Statement>, Vec<RuleError>) {
 }
 
 /// Parses one expression.
-#[cfg(test)]
 pub(crate) fn parse_expr(src: &str) -> Result<Expr, Vec<RuleError>> {
     let (toks, errors) = lex(src);
     if !errors.is_empty() {

@@ -60,6 +60,13 @@ impl<T> LwwMap<T> {
         }
     }
 
+    pub(crate) fn get(&self, key: Sym) -> Option<&T> {
+        self.items
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| &v.value)
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Sym, &T)> {
         self.items.iter().map(|(k, v)| (*k, &v.value))
     }
@@ -188,6 +195,31 @@ impl ContactState {
 
     fn prefs_mut(&mut self) -> &mut Prefs {
         self.prefs.get_or_insert_with(Box::default)
+    }
+
+    /// The latest consent for a topic.
+    pub(crate) fn consent(&self, topic: Sym) -> Option<bool> {
+        self.prefs.as_ref()?.consents.get(topic).copied()
+    }
+
+    /// A declared attribute's current value.
+    pub(crate) fn attribute(&self, key: Sym) -> Option<&Value> {
+        self.prefs.as_ref()?.attributes.get(key)?.as_ref()
+    }
+
+    /// True when the latest manual `tag` event for this tag added it.
+    pub(crate) fn manual_tag(&self, tag: Sym) -> bool {
+        self.prefs
+            .as_ref()
+            .and_then(|p| p.tags.get(tag).copied())
+            .unwrap_or(false)
+    }
+
+    /// Units and value (millionths) in the cart.
+    pub(crate) fn cart_totals(&self) -> (u64, i64) {
+        self.cart
+            .as_ref()
+            .map_or((0, 0), |c| (c.items(), c.value().0))
     }
 
     /// True when the cart holds something.

@@ -1,0 +1,609 @@
+//! Incremental evaluation of a compiled [`Plan`] for one contact at a time.
+//!
+//! * **Events** update only the terms their kind feeds ([`Evaluator::on_event`]) and re-check
+//!   only the predicates whose `feeds` contain that kind, in dependency order, so a
+//!   `segment("x")` reference always sees `x` as of the same instant.
+//! * **Time** is an input. After each evaluation at time `τ` the evaluator computes the next
+//!   instant at which a time-sensitive predicate could change without a new event: the oldest
+//!   event of a window leaving it (`ts + w`), a `since` threshold being crossed (`last + d`,
+//!   and `last + d + 1 ms` for strict comparisons), a brand going quiet, the lifecycle stage
+//!   turning (`last purchase + dormancy`, `+ post-purchase window`). The shard keeps one timer
+//!   per contact at that instant and evaluates the contact again exactly then, so a transition
+//!   caused by time carries the exact instant it happened. Those candidates are conservative:
+//!   a timer may find nothing changed; it never misses a change.
+//! * **Tags** from rules are sticky: held from the first evaluation whose condition is true.
+
+mod score;
+mod terms;
+pub(crate) mod value;
+
+use crate::event::{Event, Kind, Payload};
+use crate::intern::{Interner, Sym};
+use crate::rules::{Const, Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermId, TermKind};
+use crate::state::{ContactState, StageWindows};
+use score::RuleScore;
+use terms::TermState;
+use value::{arith, compare, Val};
+
+/// What one evaluation changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Predicate `i` (a segment) was entered (`true`) or left.
+    Segment(usize, bool),
+    /// Predicate `i` (a rule tag) is now held.
+    Tagged(usize),
+}
+
+#[derive(Debug, Clone)]
+struct TermInfo {
+    window: Option<i64>,
+    k: usize,
+    filter: Option<Filter>,
+    sum_field: Option<Field>,
+    /// `since` thresholds this term is compared with.
+    thresholds: Vec<i64>,
+    /// Interned name for consent / attr / tag terms.
+    sym: Option<Sym>,
+    /// Predicate index for `segment("s")` and rule `tag("t")` terms.
+    pred: Option<usize>,
+}
+
+/// A plan made ready to run against one engine's interned names.
+#[derive(Debug)]
+pub(crate) struct Evaluator {
+    pub(crate) plan: Plan,
+    info: Vec<TermInfo>,
+    /// Stateful terms fed by each kind.
+    by_kind: Vec<Vec<usize>>,
+    /// Score rules fed by each kind.
+    scores_by_kind: Vec<Vec<usize>>,
+    /// The longest `score_gain` window (0 without one).
+    gain_horizon: i64,
+    stage: StageWindows,
+    any_time: bool,
+}
+
+/// One contact's evaluation state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct EvalState {
+    terms: Vec<TermState>,
+    scores: Vec<RuleScore>,
+    /// Per predicate: in the segment, or holding the tag.
+    pub(crate) held: Vec<bool>,
+    /// The next instant a timer should bring this contact back.
+    pub(crate) timer: Option<i64>,
+}
+
+fn collect_thresholds(e: &PExpr, out: &mut Vec<(TermId, i64)>) {
+    match e {
+        PExpr::Cmp(_, a, b) => {
+            if let (PExpr::Term(t), PExpr::Const(Const::Dur(d)))
+            | (PExpr::Const(Const::Dur(d)), PExpr::Term(t)) = (&**a, &**b)
+            {
+                out.push((*t, *d));
+            }
+            collect_thresholds(a, out);
+            collect_thresholds(b, out);
+        }
+        PExpr::Arith(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
+            collect_thresholds(a, out);
+            collect_thresholds(b, out);
+        }
+        PExpr::Not(a) => collect_thresholds(a, out),
+        PExpr::Const(_) | PExpr::Term(_) => {}
+    }
+}
+
+impl Evaluator {
+    pub(crate) fn new(plan: Plan, syms: &Interner, stage: StageWindows) -> Evaluator {
+        let mut thresholds = Vec::new();
+        for p in &plan.predicates {
+            collect_thresholds(&p.expr, &mut thresholds);
+        }
+        let pred_of = |kind: PredicateKind, name: &str| {
+            plan.predicates
+                .iter()
+                .position(|p| p.kind == kind && p.name == name)
+        };
+        let n_kinds = Kind::ALL.len();
+        let mut by_kind = vec![Vec::new(); n_kinds];
+        let mut info = Vec::with_capacity(plan.terms.len());
+        let mut gain_horizon = 0;
+        for (i, t) in plan.terms.iter().enumerate() {
+            let k = match t.need {
+                StateNeed::LatestK(k) => k,
+                _ => 0,
+            };
+            let mut ti = TermInfo {
+                window: None,
+                k,
+                filter: None,
+                sum_field: None,
+                thresholds: thresholds
+                    .iter()
+                    .filter(|(id, _)| id.0 as usize == i)
+                    .map(|(_, d)| *d)
+                    .collect(),
+                sym: None,
+                pred: None,
+            };
+            let mut feeds: Vec<Kind> = Vec::new();
+            match &t.kind {
+                TermKind::Count { filter, window } => {
+                    ti.window = *window;
+                    ti.filter = Some(filter.clone());
+                    feeds.push(filter.kind);
+                }
+                TermKind::Sum {
+                    filter,
+                    field,
+                    window,
+                } => {
+                    ti.window = *window;
+                    ti.filter = Some(filter.clone());
+                    ti.sum_field = Some(field.clone());
+                    feeds.push(filter.kind);
+                }
+                TermKind::Since { filter } => {
+                    ti.filter = Some(filter.clone());
+                    feeds.push(filter.kind);
+                }
+                TermKind::Purchases { window } => {
+                    ti.window = *window;
+                    feeds.push(Kind::Purchase);
+                }
+                TermKind::Revenue { window } => {
+                    ti.window = *window;
+                    feeds.extend([Kind::Purchase, Kind::Refund]);
+                }
+                TermKind::BrandsActive { window } | TermKind::ScoreGain { window } => {
+                    ti.window = Some(*window);
+                    if matches!(t.kind, TermKind::ScoreGain { .. }) {
+                        gain_horizon = gain_horizon.max(*window);
+                    }
+                }
+                TermKind::Consent(n) | TermKind::Attr(n) => ti.sym = Some(syms.intern(n)),
+                TermKind::Tag(n) => {
+                    ti.sym = Some(syms.intern(n));
+                    ti.pred = pred_of(PredicateKind::Tag, n);
+                }
+                TermKind::Segment(n) => ti.pred = pred_of(PredicateKind::Segment, n),
+                _ => {}
+            }
+            for k in feeds {
+                by_kind[k as usize].push(i);
+            }
+            info.push(ti);
+        }
+        let mut scores_by_kind = vec![Vec::new(); n_kinds];
+        for (i, s) in plan.scores.iter().enumerate() {
+            scores_by_kind[s.filter.kind as usize].push(i);
+        }
+        let any_time = plan.predicates.iter().any(|p| p.time_sensitive);
+        Evaluator {
+            info,
+            by_kind,
+            scores_by_kind,
+            gain_horizon,
+            stage,
+            any_time,
+            plan,
+        }
+    }
+
+    pub(crate) fn new_state(&self) -> EvalState {
+        EvalState {
+            terms: self
+                .plan
+                .terms
+                .iter()
+                .map(|t| TermState::new(t.need))
+                .collect(),
+            scores: vec![RuleScore::default(); self.plan.scores.len()],
+            held: vec![false; self.plan.predicates.len()],
+            timer: None,
+        }
+    }
+
+    fn matches(filter: &Filter, ev: &Event) -> bool {
+        filter.kind == ev.kind()
+            && filter
+                .cond
+                .as_ref()
+                .is_none_or(|c| value::cond(c, ev).truthy())
+    }
+
+    /// Feeds one accepted event to the terms and score rules of its kind. `tau` is the time
+    /// the contact is evaluated at next (engine time when the event was accepted).
+    pub(crate) fn on_event(&self, st: &mut EvalState, ev: &Event, seq: u64, tau: i64) {
+        let kind = ev.kind() as usize;
+        for &t in &self.by_kind[kind] {
+            let info = &self.info[t];
+            let value = match &self.plan.terms[t].kind {
+                TermKind::Count { .. } | TermKind::Since { .. } => {
+                    if !Self::matches(info.filter.as_ref().expect("filtered term"), ev) {
+                        continue;
+                    }
+                    1
+                }
+                TermKind::Sum { .. } => {
+                    if !Self::matches(info.filter.as_ref().expect("filtered term"), ev) {
+                        continue;
+                    }
+                    match value::micros(ev, info.sum_field.as_ref().expect("sum field")) {
+                        Some(v) => v,
+                        None => continue,
+                    }
+                }
+                TermKind::Purchases { .. } => 1,
+                TermKind::Revenue { .. } => match &ev.payload {
+                    Payload::Purchase { amount, .. } => i128::from(amount.0),
+                    Payload::Refund { amount, .. } => -i128::from(amount.0),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let horizon = info.window.map(|w| tau - w);
+            st.terms[t].add(ev.ts, value, info.k, horizon);
+        }
+        for &r in &self.scores_by_kind[kind] {
+            let rule = &self.plan.scores[r];
+            if Self::matches(&rule.filter, ev) {
+                st.scores[r].add(rule, ev.ts, seq, tau - self.gain_horizon);
+            }
+        }
+    }
+
+    /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
+    /// this contact holds only thanks to the other.
+    pub(crate) fn absorb(&self, st: &mut EvalState, other: EvalState) -> Vec<usize> {
+        for ((t, o), info) in st.terms.iter_mut().zip(other.terms).zip(&self.info) {
+            t.absorb(o, info.k);
+        }
+        for (s, o) in st.scores.iter_mut().zip(other.scores) {
+            s.absorb(o);
+        }
+        let mut gained = Vec::new();
+        for (i, p) in self.plan.predicates.iter().enumerate() {
+            if p.kind == PredicateKind::Tag && other.held[i] && !st.held[i] {
+                st.held[i] = true;
+                gained.push(i);
+            }
+        }
+        gained
+    }
+
+    fn prune(&self, st: &mut EvalState, tau: i64) {
+        for (t, info) in st.terms.iter_mut().zip(&self.info) {
+            if let Some(w) = info.window {
+                t.prune(tau - w);
+            }
+        }
+        if !st.scores.is_empty() {
+            for s in &mut st.scores {
+                s.prune(tau - self.gain_horizon);
+            }
+        }
+    }
+
+    fn term_value(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> Val {
+        let info = &self.info[t];
+        let tau = cx.tau;
+        match &self.plan.terms[t].kind {
+            TermKind::Count { .. } | TermKind::Purchases { .. } => {
+                Val::Num(st.terms[t].count() as f64)
+            }
+            TermKind::Sum { .. } | TermKind::Revenue { .. } => {
+                Val::Num(st.terms[t].sum() as f64 / 1e6)
+            }
+            TermKind::Since { .. } => Val::Since(st.terms[t].latest().map(|l| tau - l)),
+            TermKind::BrandsActive { window } => Val::Num(
+                cx.state
+                    .brands
+                    .iter()
+                    .filter(|(_, b)| b.last_seen > tau - window)
+                    .count() as f64,
+            ),
+            TermKind::Score => Val::Num(self.score(st) as f64),
+            TermKind::ScoreGain { window } => Val::Num(
+                self.plan
+                    .scores
+                    .iter()
+                    .zip(&st.scores)
+                    .map(|(r, s)| s.gain(r, tau - window, tau))
+                    .sum::<i64>() as f64,
+            ),
+            TermKind::Tag(_) => Val::Bool(
+                info.pred.is_some_and(|p| st.held[p])
+                    || info.sym.is_some_and(|s| cx.state.manual_tag(s)),
+            ),
+            TermKind::Segment(_) => Val::Bool(info.pred.is_some_and(|p| st.held[p])),
+            TermKind::Consent(_) => {
+                Val::Bool(info.sym.and_then(|s| cx.state.consent(s)).unwrap_or(false))
+            }
+            TermKind::Known => Val::Bool(cx.identified),
+            TermKind::Attr(_) => match info.sym.and_then(|s| cx.state.attribute(s)) {
+                None => Val::Null,
+                Some(crate::event::Value::Bool(b)) => Val::Bool(*b),
+                Some(crate::event::Value::Num(n)) => Val::Num(*n),
+                Some(crate::event::Value::Str(s)) => Val::Str(s.to_string()),
+            },
+            TermKind::Stage => Val::Str(
+                cx.state
+                    .stage(cx.identified, tau, self.stage)
+                    .as_str()
+                    .to_owned(),
+            ),
+            TermKind::CartItems => Val::Num(cx.state.cart_totals().0 as f64),
+            TermKind::CartValue => Val::Num(cx.state.cart_totals().1 as f64 / 1e6),
+        }
+    }
+
+    /// The contact's score: points credited by every rule.
+    pub(crate) fn score(&self, st: &EvalState) -> i64 {
+        self.plan
+            .scores
+            .iter()
+            .zip(&st.scores)
+            .map(|(r, s)| s.total(r))
+            .sum()
+    }
+
+    fn expr(&self, e: &PExpr, cx: &Cx<'_>, st: &EvalState) -> Val {
+        match e {
+            PExpr::Const(c) => Val::from_const(c),
+            PExpr::Term(t) => self.term_value(t.0 as usize, cx, st),
+            PExpr::Cmp(op, a, b) => {
+                Val::Bool(compare(*op, &self.expr(a, cx, st), &self.expr(b, cx, st)))
+            }
+            PExpr::Arith(op, a, b) => arith(*op, &self.expr(a, cx, st), &self.expr(b, cx, st)),
+            PExpr::Not(a) => match self.expr(a, cx, st) {
+                Val::Bool(b) => Val::Bool(!b),
+                _ => Val::Null,
+            },
+            PExpr::And(a, b) => {
+                Val::Bool(self.expr(a, cx, st).truthy() && self.expr(b, cx, st).truthy())
+            }
+            PExpr::Or(a, b) => {
+                Val::Bool(self.expr(a, cx, st).truthy() || self.expr(b, cx, st).truthy())
+            }
+        }
+    }
+
+    /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and
+    /// the time-sensitive ones when the contact's timer is due. Appends what changed and sets
+    /// the next timer.
+    pub(crate) fn evaluate(
+        &self,
+        st: &mut EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+        kind: Option<Kind>,
+        out: &mut Vec<Change>,
+    ) {
+        self.prune(st, tau);
+        let due = st.timer.is_some_and(|t| t <= tau);
+        let cx = Cx {
+            state,
+            identified,
+            tau,
+        };
+        for (i, p) in self.plan.predicates.iter().enumerate() {
+            let wanted = match kind {
+                None => true,
+                Some(k) => p.feeds.contains(k) || (due && p.time_sensitive),
+            };
+            if !wanted {
+                continue;
+            }
+            let v = self.expr(&p.expr, &cx, st).truthy();
+            match p.kind {
+                PredicateKind::Segment if v != st.held[i] => {
+                    st.held[i] = v;
+                    out.push(Change::Segment(i, v));
+                }
+                PredicateKind::Tag if v && !st.held[i] => {
+                    st.held[i] = true;
+                    out.push(Change::Tagged(i));
+                }
+                _ => {}
+            }
+        }
+        st.timer = if self.any_time {
+            self.next_time(st, state, tau)
+        } else {
+            None
+        };
+    }
+
+    /// Evaluates the time-sensitive predicates at a timer's instant.
+    pub(crate) fn tick(
+        &self,
+        st: &mut EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+        out: &mut Vec<Change>,
+    ) {
+        self.prune(st, tau);
+        let cx = Cx {
+            state,
+            identified,
+            tau,
+        };
+        for (i, p) in self.plan.predicates.iter().enumerate() {
+            if !p.time_sensitive {
+                continue;
+            }
+            let v = self.expr(&p.expr, &cx, st).truthy();
+            match p.kind {
+                PredicateKind::Segment if v != st.held[i] => {
+                    st.held[i] = v;
+                    out.push(Change::Segment(i, v));
+                }
+                PredicateKind::Tag if v && !st.held[i] => {
+                    st.held[i] = true;
+                    out.push(Change::Tagged(i));
+                }
+                _ => {}
+            }
+        }
+        st.timer = self.next_time(st, state, tau);
+    }
+
+    /// The earliest instant after `tau` at which a time-sensitive term could change.
+    fn next_time(&self, st: &EvalState, state: &ContactState, tau: i64) -> Option<i64> {
+        let mut best: Option<i64> = None;
+        let mut cand = |t: i64| {
+            if t > tau && best.is_none_or(|b| t < b) {
+                best = Some(t);
+            }
+        };
+        for (t, term) in self.plan.terms.iter().enumerate() {
+            if !term.time_sensitive {
+                continue;
+            }
+            let info = &self.info[t];
+            match &term.kind {
+                TermKind::Count { .. }
+                | TermKind::Sum { .. }
+                | TermKind::Purchases { .. }
+                | TermKind::Revenue { .. } => {
+                    if let (Some(w), Some(o)) = (info.window, st.terms[t].oldest()) {
+                        cand(o + w);
+                    }
+                }
+                TermKind::Since { .. } => {
+                    if let Some(l) = st.terms[t].latest() {
+                        for d in &info.thresholds {
+                            cand(l.saturating_add(*d));
+                            cand(l.saturating_add(*d).saturating_add(1));
+                        }
+                    }
+                }
+                TermKind::BrandsActive { window } => {
+                    for (_, b) in &state.brands {
+                        cand(b.last_seen.saturating_add(*window));
+                    }
+                }
+                TermKind::ScoreGain { window } => {
+                    for s in &st.scores {
+                        if let Some(ts) = s.recent_times().find(|ts| *ts > tau - window) {
+                            cand(ts + window);
+                        }
+                    }
+                }
+                TermKind::Stage => {
+                    if let Some(lp) = state.totals.last_purchase {
+                        cand(lp.saturating_add(self.stage.dormancy));
+                        cand(lp.saturating_add(self.stage.post_purchase));
+                    }
+                }
+                _ => {}
+            }
+        }
+        best
+    }
+
+    /// Evaluates predicate `i` at `tau` and records every term's value and every comparison.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn explain(
+        &self,
+        i: usize,
+        st: &EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+    ) -> (bool, Vec<(String, String)>, Vec<(String, bool)>) {
+        let mut st = st.clone();
+        self.prune(&mut st, tau);
+        let cx = Cx {
+            state,
+            identified,
+            tau,
+        };
+        let p = &self.plan.predicates[i];
+        let terms = p
+            .reads
+            .iter()
+            .map(|t| {
+                let v = self.term_value(t.0 as usize, &cx, &st);
+                (self.plan.terms[t.0 as usize].kind.to_string(), show(&v))
+            })
+            .collect();
+        let mut comparisons = Vec::new();
+        self.comparisons(&p.expr, &cx, &st, &mut comparisons);
+        let value = self.expr(&p.expr, &cx, &st).truthy();
+        (value, terms, comparisons)
+    }
+
+    fn comparisons(&self, e: &PExpr, cx: &Cx<'_>, st: &EvalState, out: &mut Vec<(String, bool)>) {
+        match e {
+            PExpr::Cmp(op, a, b) => {
+                let (x, y) = (self.expr(a, cx, st), self.expr(b, cx, st));
+                out.push((
+                    format!(
+                        "{} {} {}  ({} {} {})",
+                        self.render(a),
+                        op.as_str(),
+                        self.render(b),
+                        show(&x),
+                        op.as_str(),
+                        show(&y)
+                    ),
+                    compare(*op, &x, &y),
+                ));
+            }
+            PExpr::Arith(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
+                self.comparisons(a, cx, st, out);
+                self.comparisons(b, cx, st, out);
+            }
+            PExpr::Not(a) => self.comparisons(a, cx, st, out),
+            PExpr::Const(_) | PExpr::Term(_) => {}
+        }
+    }
+
+    fn render(&self, e: &PExpr) -> String {
+        match e {
+            PExpr::Const(c) => c.to_string(),
+            PExpr::Term(t) => self.plan.terms[t.0 as usize].kind.to_string(),
+            PExpr::Cmp(op, a, b) => {
+                format!("({} {} {})", self.render(a), op.as_str(), self.render(b))
+            }
+            PExpr::Arith(op, a, b) => {
+                format!("({} {} {})", self.render(a), op.as_str(), self.render(b))
+            }
+            PExpr::Not(a) => format!("not {}", self.render(a)),
+            PExpr::And(a, b) => format!("({} and {})", self.render(a), self.render(b)),
+            PExpr::Or(a, b) => format!("({} or {})", self.render(a), self.render(b)),
+        }
+    }
+
+    /// Bytes held by an evaluation state beyond its struct.
+    pub(crate) fn heap_bytes(st: &EvalState) -> usize {
+        st.terms.capacity() * std::mem::size_of::<TermState>()
+            + st.terms.iter().map(TermState::heap_bytes).sum::<usize>()
+            + st.scores.capacity() * std::mem::size_of::<RuleScore>()
+            + st.scores.iter().map(RuleScore::heap_bytes).sum::<usize>()
+            + st.held.capacity()
+    }
+}
+
+fn show(v: &Val) -> String {
+    match v {
+        Val::Null => "null".into(),
+        Val::Num(n) => format!("{n}"),
+        Val::Str(s) => format!("{s:?}"),
+        Val::Bool(b) => format!("{b}"),
+        Val::Dur(d) => crate::rules::print_duration(*d),
+        Val::Since(None) => "never".into(),
+        Val::Since(Some(ms)) => crate::rules::print_duration(*ms),
+    }
+}
+
+struct Cx<'a> {
+    state: &'a ContactState,
+    identified: bool,
+    tau: i64,
+}
