@@ -269,7 +269,10 @@ impl ShardState {
                 let to = *to;
                 return match op {
                     Op::Erase { .. } => None,
-                    Op::Absorb { .. } => self.continue_merge(op),
+                    Op::Absorb { from, .. } => {
+                        cx.identity.forget_retired(from);
+                        self.continue_merge(op)
+                    }
                     other => Some(other.retarget(to)),
                 };
             }
@@ -285,7 +288,10 @@ impl ShardState {
                     }
                 }
                 return match op {
-                    Op::Absorb { .. } => self.continue_merge(op),
+                    Op::Absorb { from, .. } => {
+                        cx.identity.forget_retired(from);
+                        self.continue_merge(op)
+                    }
                     _ => None,
                 };
             }
@@ -295,8 +301,11 @@ impl ShardState {
             Op::Apply {
                 contact, pending, ..
             } => {
+                // A new contact is evaluated in full once: a predicate can hold from the start
+                // (`count(page_view) == 0`) without any event feeding it.
+                let fresh = matches!(self.slot_mut(contact, cx.shards), Slot::Empty);
                 let c = self.live_mut(contact, cx);
-                let changes = apply_event(c, &pending, now, cx);
+                let changes = apply_event(c, &pending, now, fresh, cx);
                 let manual = manual_tag_syms(&pending.event, cx.syms);
                 self.after_eval(contact, now, changes, &manual, cx);
                 None
@@ -314,6 +323,7 @@ impl ShardState {
                     self.leave_all(from, &c, now, ExitReason::Merged, &names, cx);
                     tail.carried.push((names, c));
                 }
+                cx.identity.forget_retired(from);
                 self.continue_merge(Op::Absorb {
                     from,
                     names: Names::default(),
@@ -358,11 +368,7 @@ impl ShardState {
                 }
                 self.after_eval(into, now, changes, &manual, cx);
                 if cx.sink.wanted() && !merged_from.is_empty() {
-                    let names = cx
-                        .identity
-                        .record(into)
-                        .map(|r| r.names())
-                        .unwrap_or_default();
+                    let names = cx.identity.names(into);
                     for from in merged_from {
                         cx.sink.emit(Signal {
                             kind: SignalKind::Merged { from },
@@ -380,6 +386,7 @@ impl ShardState {
                 if let Slot::Live(c) = std::mem::replace(slot, Slot::Erased) {
                     self.leave_all(contact, &c, now, ExitReason::Erased, &names, cx);
                 }
+                cx.identity.forget_retired(contact);
                 for m in self.manual_tags.values_mut() {
                     m.remove(contact.0);
                 }
@@ -492,7 +499,7 @@ impl ShardState {
         let names = match names {
             Some(n) => n,
             None => {
-                looked_up = cx.identity.record(c).map(|r| r.names()).unwrap_or_default();
+                looked_up = cx.identity.names(c);
                 &looked_up
             }
         };
@@ -558,7 +565,13 @@ impl ShardState {
     }
 }
 
-fn apply_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) -> Vec<Change> {
+fn apply_event(
+    c: &mut Contact,
+    p: &Pending,
+    now: Ts,
+    fresh: bool,
+    cx: &ApplyCx<'_>,
+) -> Vec<Change> {
     c.identified |= p.identified;
     c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
     let mut changes = Vec::new();
@@ -569,7 +582,7 @@ fn apply_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) -> Vec<C
             &c.state,
             c.identified,
             now,
-            Some(p.event.kind()),
+            (!fresh).then(|| p.event.kind()),
             &mut changes,
         );
     }

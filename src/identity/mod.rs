@@ -148,6 +148,9 @@ pub(crate) struct Erased {
 pub(crate) struct Identity {
     index: DashMap<Identifier, ContactId, RandomState>,
     records: DashMap<ContactId, Record, RandomState>,
+    /// Names of contacts merged away or erased, until their shard has emitted their last
+    /// signals (see [`Identity::names`]).
+    retired: DashMap<ContactId, Names, RandomState>,
     next: AtomicU32,
     writer: Mutex<()>,
     limits: IdLimits,
@@ -158,6 +161,7 @@ impl Identity {
         Identity {
             index: DashMap::with_hasher(RandomState::new()),
             records: DashMap::with_hasher(RandomState::new()),
+            retired: DashMap::with_hasher(RandomState::new()),
             next: AtomicU32::new(0),
             writer: Mutex::new(()),
             limits,
@@ -172,6 +176,20 @@ impl Identity {
     /// A copy of a live contact's record.
     pub(crate) fn record(&self, c: ContactId) -> Option<Record> {
         self.records.get(&c).map(|r| r.clone())
+    }
+
+    /// How signals name a contact: a live one by its record, one just merged away or erased
+    /// by the names it had.
+    pub(crate) fn names(&self, c: ContactId) -> Names {
+        if let Some(r) = self.records.get(&c) {
+            return r.names();
+        }
+        self.retired.get(&c).map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// The shard has emitted a retired contact's last signals: its names go.
+    pub(crate) fn forget_retired(&self, c: ContactId) {
+        self.retired.remove(&c);
     }
 
     /// Live contacts.
@@ -333,6 +351,7 @@ impl Identity {
     fn merge(&self, survivor: ContactId, from: ContactId) -> Option<Names> {
         let (_, gone) = self.records.remove(&from)?;
         let names = gone.names();
+        self.retired.insert(from, names.clone());
         for id in &gone.ids {
             self.index.insert(id.clone(), survivor);
         }
@@ -357,6 +376,7 @@ impl Identity {
                 for id in &rec.ids {
                     self.index.remove(id);
                 }
+                self.retired.insert(c, rec.names());
                 Some(Erased {
                     contact: c,
                     names: rec.names(),

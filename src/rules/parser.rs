@@ -219,7 +219,13 @@ impl Parser<'_> {
     }
 
     fn selector(&mut self, with_field: bool) -> R<Selector> {
-        let (kind, kind_span) = self.name("an event kind")?;
+        // `tag` is an event kind as well as a keyword.
+        let (kind, kind_span) = if self.is_word("tag") {
+            let sp = self.bump().1;
+            ("tag".to_string(), sp)
+        } else {
+            self.name("an event kind")?
+        };
         let field = if self.peek() == &Tok::Dot {
             self.pos += 1;
             Some(self.name("a field name")?)

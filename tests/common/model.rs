@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use tropa::rules::{
+    ArithOp, CmpOp, Cond, Const, Field, Filter, PExpr, Plan, PredicateKind, ScoreRule, TermKind,
+};
 use tropa::{
     BrandView, CartLineView, Event, IdType, Identifier, Money, Payload, Profile, Stage,
     TimelineView, Ts, Value,
@@ -38,7 +41,14 @@ struct Contact {
     ids: Vec<Identifier>,
     /// (event time, arrival sequence, event)
     events: Vec<(Ts, u64, Event)>,
+    /// Per predicate of the rules: in the segment / holding the tag.
+    held: Vec<bool>,
+    /// Time up to which this contact's rules were evaluated.
+    evaluated: Option<Ts>,
 }
+
+/// A signal as the model sees it: (contact key, kind, segment/tag/from, at).
+pub type MSignal = (String, String, String, Ts);
 
 #[derive(Clone, Debug)]
 struct SeenId {
@@ -53,6 +63,8 @@ pub struct Model {
     seq: u64,
     contacts: Vec<Option<Contact>>,
     seen: Vec<SeenId>,
+    plan: Option<Plan>,
+    pub signals: Vec<MSignal>,
 }
 
 impl Model {
@@ -63,6 +75,29 @@ impl Model {
             seq: 0,
             contacts: Vec::new(),
             seen: Vec::new(),
+            plan: None,
+            signals: Vec::new(),
+        }
+    }
+
+    pub fn with_rules(cfg: ModelConfig, plan: Plan) -> Model {
+        let mut m = Model::new(cfg);
+        m.plan = Some(plan);
+        m
+    }
+
+    fn n_preds(&self) -> usize {
+        self.plan.as_ref().map_or(0, |p| p.predicates.len())
+    }
+
+    /// Every contact's rules, evaluated up to engine time (what a flush does).
+    pub fn flush(&mut self) {
+        if let Some(now) = self.now {
+            for c in 0..self.contacts.len() {
+                if self.contacts[c].is_some() {
+                    self.catch_up(c as u32, now, true);
+                }
+            }
         }
     }
 
@@ -96,10 +131,13 @@ impl Model {
 
     fn create(&mut self, ids: Vec<Identifier>) -> u32 {
         let key = ids.iter().min().unwrap().clone();
+        let n = self.n_preds();
         self.contacts.push(Some(Contact {
             key,
             ids,
             events: Vec::new(),
+            held: vec![false; n],
+            evaluated: None,
         }));
         (self.contacts.len() - 1) as u32
     }
@@ -120,10 +158,14 @@ impl Model {
         }
         if let Payload::Erase = ev.payload {
             self.advance_to(ev.ts);
+            let now = self.now.unwrap();
+            let late = ev.ts < now;
             let mut gone: Vec<u32> = ev.ids.iter().filter_map(|i| self.owner(i)).collect();
             gone.sort();
             gone.dedup();
             for &c in &gone {
+                self.catch_up(c, now, late);
+                self.leave_all(c, "exit:erased", now);
                 self.contacts[c as usize] = None;
             }
             self.seen
@@ -134,8 +176,17 @@ impl Model {
             self.seen.retain(|s| *s.id != **id);
         }
         self.advance_to(ev.ts);
+        let now = self.now.unwrap();
+        let late = ev.ts < now;
         let seq = self.seq;
         self.seq += 1;
+        // Time passes for the contacts the event touches, up to its instant.
+        let mut owners: Vec<u32> = ev.ids.iter().filter_map(|i| self.owner(i)).collect();
+        owners.sort();
+        owners.dedup();
+        for &c in &owners {
+            self.catch_up(c, now, late);
+        }
 
         // Identity, as SPEC 2 states it.
         let mut roots: Vec<u32> = ev.ids.iter().filter_map(|i| self.owner(i)).collect();
@@ -159,8 +210,32 @@ impl Model {
             } else {
                 let survivor = roots[0];
                 for &r in &roots[1..] {
+                    self.leave_all(r, "exit:merged", now);
                     let gone = self.contacts[r as usize].take().unwrap();
+                    let tag_kinds: Vec<bool> = self.plan.as_ref().map_or(vec![], |p| {
+                        p.predicates
+                            .iter()
+                            .map(|x| x.kind == PredicateKind::Tag)
+                            .collect()
+                    });
+                    let names: Vec<String> = self.plan.as_ref().map_or(vec![], |p| {
+                        p.predicates.iter().map(|x| x.name.clone()).collect()
+                    });
                     let s = self.contacts[survivor as usize].as_mut().unwrap();
+                    let skey = s.key.to_string();
+                    self.signals
+                        .push((skey.clone(), "merged".into(), gone.key.to_string(), now));
+                    for i in 0..tag_kinds.len() {
+                        if tag_kinds[i] && gone.held[i] && !s.held[i] {
+                            s.held[i] = true;
+                            self.signals.push((
+                                skey.clone(),
+                                "tagged".into(),
+                                names[i].clone(),
+                                now,
+                            ));
+                        }
+                    }
                     s.ids.extend(gone.ids);
                     s.events.extend(gone.events);
                     for seen in &mut self.seen {
@@ -207,6 +282,7 @@ impl Model {
             .unwrap()
             .events
             .push((ev.ts, seq, ev.clone()));
+        self.evaluate(target, now);
         Outcome::Applied {
             contact: target,
             created,
@@ -227,6 +303,31 @@ impl Model {
     }
 
     fn profile(&self, c: &Contact) -> Profile {
+        let mut p = self.profile_base(c);
+        if let Some(plan) = &self.plan {
+            let mut evs: Vec<&(Ts, u64, Event)> = c.events.iter().collect();
+            evs.sort_by_key(|x| (x.0, x.1));
+            p.score = plan
+                .scores
+                .iter()
+                .map(|r| credits(r, &evs).iter().map(|x| x.1).sum::<i64>())
+                .sum();
+            for (i, pred) in plan.predicates.iter().enumerate() {
+                if c.held[i] {
+                    match pred.kind {
+                        PredicateKind::Segment => p.segments.push(pred.name.clone()),
+                        PredicateKind::Tag => p.tags.push(pred.name.clone()),
+                    }
+                }
+            }
+            p.segments.sort();
+            p.tags.sort();
+            p.tags.dedup();
+        }
+        p
+    }
+
+    fn profile_base(&self, c: &Contact) -> Profile {
         let mut evs: Vec<&(Ts, u64, Event)> = c.events.iter().collect();
         evs.sort_by_key(|(ts, seq, _)| (*ts, *seq));
         let mut ids = c.ids.clone();
@@ -412,4 +513,516 @@ fn subject(p: &Payload) -> Option<String> {
         _ => None,
     };
     s.map(str::to_string)
+}
+
+// ---------------------------------------------------------------------------------------
+// Rules, recomputed from scratch: every term from the contact's whole event list, at any
+// instant; time-driven changes found by evaluating at every instant where some event could
+// enter or leave a window, cross a `since` threshold or turn the lifecycle stage.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum V {
+    Null,
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Dur(i64),
+    /// elapsed ms, None = never happened
+    Since(Option<i64>),
+}
+
+fn v_cmp(op: CmpOp, a: &V, b: &V) -> bool {
+    use std::cmp::Ordering::*;
+    let o = match (a, b) {
+        (V::Num(x), V::Num(y)) => x.partial_cmp(y),
+        (V::Str(x), V::Str(y)) => Some(x.cmp(y)),
+        (V::Bool(x), V::Bool(y)) => Some(x.cmp(y)),
+        (V::Dur(x), V::Dur(y)) => Some(x.cmp(y)),
+        (V::Since(None), V::Dur(_)) => Some(Greater),
+        (V::Since(Some(s)), V::Dur(d)) => Some(s.cmp(d)),
+        (V::Dur(_), V::Since(None)) => Some(Less),
+        (V::Dur(d), V::Since(Some(s))) => Some(d.cmp(s)),
+        _ => None,
+    };
+    let Some(o) = o else { return false };
+    match op {
+        CmpOp::Lt => o == Less,
+        CmpOp::Le => o != Greater,
+        CmpOp::Gt => o == Greater,
+        CmpOp::Ge => o != Less,
+        CmpOp::Eq => o == Equal,
+        CmpOp::Ne => o != Equal,
+    }
+}
+
+fn v_arith(op: ArithOp, a: &V, b: &V) -> V {
+    match (a, b) {
+        (V::Num(x), V::Num(y)) => match op {
+            ArithOp::Add => V::Num(x + y),
+            ArithOp::Sub => V::Num(x - y),
+            ArithOp::Mul => V::Num(x * y),
+            ArithOp::Div if *y == 0.0 => V::Null,
+            ArithOp::Div => V::Num(x / y),
+        },
+        _ => V::Null,
+    }
+}
+
+fn konst(c: &Const) -> V {
+    match c {
+        Const::Num(n) => V::Num(*n),
+        Const::Str(s) => V::Str(s.clone()),
+        Const::Bool(b) => V::Bool(*b),
+        Const::Dur(d) => V::Dur(*d),
+    }
+}
+
+/// A field of an event; durations in seconds; money as currency units.
+fn ev_field(e: &Event, f: &Field) -> V {
+    let s = |x: &str| V::Str(x.to_string());
+    let os = |x: &Option<Box<str>>| x.as_deref().map_or(V::Null, s);
+    let om = |m: &Option<Money>| m.map_or(V::Null, |m| V::Num(m.as_f64()));
+    match f {
+        Field::Channel => return s(e.channel.as_str()),
+        Field::Brand => return s(&e.brand),
+        Field::Prop(p) => {
+            if let Payload::Custom { props, .. } = &e.payload {
+                for (k, v) in props {
+                    if &**k == p.as_str() {
+                        return match v {
+                            Value::Num(n) => V::Num(*n),
+                            Value::Str(x) => s(x),
+                            Value::Bool(b) => V::Bool(*b),
+                        };
+                    }
+                }
+            }
+            return V::Null;
+        }
+        Field::Named(_) => {}
+    }
+    let Field::Named(n) = f else { unreachable!() };
+    match &e.payload {
+        Payload::PageView { url, category } => match *n {
+            "url" => os(url),
+            "category" => os(category),
+            _ => V::Null,
+        },
+        Payload::ProductView {
+            product,
+            category,
+            brand_name,
+            price,
+            color,
+            discount,
+        } => match *n {
+            "product" => s(product),
+            "category" => os(category),
+            "brand_name" => os(brand_name),
+            "price" => om(price),
+            "color" => os(color),
+            "discount" => discount.map_or(V::Null, V::Num),
+            _ => V::Null,
+        },
+        Payload::CartAdd {
+            product,
+            qty,
+            price,
+            category,
+        }
+        | Payload::CartRemove {
+            product,
+            qty,
+            price,
+            category,
+        } => match *n {
+            "product" => s(product),
+            "qty" => V::Num(f64::from(*qty)),
+            "price" => om(price),
+            "category" => os(category),
+            _ => V::Null,
+        },
+        Payload::Purchase {
+            order,
+            amount,
+            currency,
+            ..
+        } => match *n {
+            "order" => s(order),
+            "amount" => V::Num(amount.as_f64()),
+            "currency" => os(currency),
+            _ => V::Null,
+        },
+        Payload::Refund { order, amount } => match *n {
+            "order" => s(order),
+            "amount" => V::Num(amount.as_f64()),
+            _ => V::Null,
+        },
+        Payload::Campaign { campaign, .. } if *n == "campaign" => os(campaign),
+        Payload::AppSession { duration } if *n == "duration" => {
+            duration.map_or(V::Null, |d| V::Num(d as f64 / 1000.0))
+        }
+        Payload::Beacon { zone, duration } => match *n {
+            "zone" => s(zone),
+            "duration" => duration.map_or(V::Null, |d| V::Num(d as f64 / 1000.0)),
+            _ => V::Null,
+        },
+        Payload::Geo { place } if *n == "place" => s(place),
+        Payload::FormSubmit { form } if *n == "form" => os(form),
+        Payload::Consent { topic, granted } => match *n {
+            "topic" => s(topic),
+            "granted" => V::Bool(*granted),
+            _ => V::Null,
+        },
+        Payload::Custom { name, .. } if *n == "name" => s(name),
+        _ => V::Null,
+    }
+}
+
+/// A numeric field in exact millionths.
+fn ev_micros(e: &Event, f: &Field) -> Option<i128> {
+    match (&e.payload, f) {
+        (
+            Payload::Purchase { amount, .. } | Payload::Refund { amount, .. },
+            Field::Named("amount"),
+        ) => Some(i128::from(amount.0)),
+        (
+            Payload::AppSession { duration } | Payload::Beacon { duration, .. },
+            Field::Named("duration"),
+        ) => duration.map(|d| i128::from(d) * 1000),
+        _ => match ev_field(e, f) {
+            V::Num(n) if n.is_finite() => Some((n * 1e6).round() as i128),
+            _ => None,
+        },
+    }
+}
+
+fn cond_val(c: &Cond, e: &Event) -> V {
+    match c {
+        Cond::Const(k) => konst(k),
+        Cond::Field(f) => ev_field(e, f),
+        Cond::Cmp(op, a, b) => V::Bool(v_cmp(*op, &cond_val(a, e), &cond_val(b, e))),
+        Cond::Arith(op, a, b) => v_arith(*op, &cond_val(a, e), &cond_val(b, e)),
+        Cond::Not(a) => match cond_val(a, e) {
+            V::Bool(b) => V::Bool(!b),
+            _ => V::Null,
+        },
+        Cond::And(a, b) => {
+            V::Bool(cond_val(a, e) == V::Bool(true) && cond_val(b, e) == V::Bool(true))
+        }
+        Cond::Or(a, b) => {
+            V::Bool(cond_val(a, e) == V::Bool(true) || cond_val(b, e) == V::Bool(true))
+        }
+    }
+}
+
+fn matches(f: &Filter, e: &Event) -> bool {
+    f.kind == e.kind()
+        && f.cond
+            .as_ref()
+            .is_none_or(|c| cond_val(c, e) == V::Bool(true))
+}
+
+fn in_window(ts: Ts, tau: Ts, w: Option<i64>) -> bool {
+    w.is_none_or(|w| ts > tau - w)
+}
+
+/// Credited points per (event) of one score rule, in (ts, seq) order.
+fn credits(rule: &ScoreRule, evs: &[&(Ts, u64, Event)]) -> Vec<(Ts, i64)> {
+    let mut m: Vec<&(Ts, u64, Event)> = evs
+        .iter()
+        .copied()
+        .filter(|x| matches(&rule.filter, &x.2))
+        .collect();
+    m.sort_by_key(|x| (x.0, x.1));
+    let mut out = Vec::new();
+    let mut given: BTreeMap<i64, i64> = BTreeMap::new();
+    for x in m {
+        let c = match rule.cap {
+            None => rule.points,
+            Some((max, d)) => {
+                let g = given.entry(x.0.div_euclid(d)).or_default();
+                let c = (max - *g).clamp(0, rule.points);
+                *g += c;
+                c
+            }
+        };
+        out.push((x.0, c));
+    }
+    out
+}
+
+impl Model {
+    fn plan(&self) -> &Plan {
+        self.plan.as_ref().unwrap()
+    }
+
+    /// Evaluates rules at every candidate instant in (evaluated, upto) — or up to and
+    /// including `upto` — in time order.
+    fn catch_up(&mut self, c: u32, upto: Ts, inclusive: bool) {
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        let contact = self.contacts[c as usize].as_ref().unwrap();
+        let from = contact.evaluated;
+        let mut windows = Vec::new();
+        let mut thresholds = Vec::new();
+        for t in &plan.terms {
+            match &t.kind {
+                TermKind::Count {
+                    window: Some(w), ..
+                }
+                | TermKind::Sum {
+                    window: Some(w), ..
+                }
+                | TermKind::Purchases { window: Some(w) }
+                | TermKind::Revenue { window: Some(w) } => windows.push(*w),
+                TermKind::BrandsActive { window } | TermKind::ScoreGain { window } => {
+                    windows.push(*window)
+                }
+                _ => {}
+            }
+        }
+        fn walk(e: &PExpr, out: &mut Vec<i64>) {
+            match e {
+                PExpr::Cmp(_, a, b) => {
+                    if let PExpr::Const(Const::Dur(d)) = &**a {
+                        out.push(*d)
+                    }
+                    if let PExpr::Const(Const::Dur(d)) = &**b {
+                        out.push(*d)
+                    }
+                    walk(a, out);
+                    walk(b, out);
+                }
+                PExpr::Arith(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                PExpr::Not(a) => walk(a, out),
+                _ => {}
+            }
+        }
+        for p in &plan.predicates {
+            walk(&p.expr, &mut thresholds);
+        }
+        let mut cands: Vec<Ts> = Vec::new();
+        for (ts, _, e) in &contact.events {
+            for w in &windows {
+                cands.push(ts + w);
+            }
+            for d in &thresholds {
+                cands.push(ts + d);
+                cands.push(ts + d + 1);
+            }
+            if e.kind() == tropa::Kind::Purchase {
+                cands.push(ts + self.cfg.dormancy);
+                cands.push(ts + self.cfg.post_purchase);
+            }
+        }
+        cands.sort();
+        cands.dedup();
+        for t in cands {
+            let after = from.is_none_or(|f| t > f);
+            let before = if inclusive { t <= upto } else { t < upto };
+            if after && before {
+                self.evaluate(c, t);
+            }
+        }
+    }
+
+    /// Evaluates every predicate of contact `c` at `tau` and records the changes.
+    fn evaluate(&mut self, c: u32, tau: Ts) {
+        if self.plan.is_none() {
+            return;
+        }
+        let plan = self.plan.clone().unwrap();
+        let mut held = self.contacts[c as usize].as_ref().unwrap().held.clone();
+        let key = self.contacts[c as usize].as_ref().unwrap().key.to_string();
+        for (i, p) in plan.predicates.iter().enumerate() {
+            let v = self.pexpr(c, &p.expr, tau, &held) == V::Bool(true);
+            match p.kind {
+                PredicateKind::Segment if v != held[i] => {
+                    held[i] = v;
+                    let kind = if v { "enter" } else { "exit:predicate" };
+                    self.signals
+                        .push((key.clone(), kind.into(), p.name.clone(), tau));
+                }
+                PredicateKind::Tag if v && !held[i] => {
+                    held[i] = true;
+                    self.signals
+                        .push((key.clone(), "tagged".into(), p.name.clone(), tau));
+                }
+                _ => {}
+            }
+        }
+        let contact = self.contacts[c as usize].as_mut().unwrap();
+        contact.held = held;
+        contact.evaluated = Some(contact.evaluated.map_or(tau, |e| e.max(tau)));
+    }
+
+    fn leave_all(&mut self, c: u32, kind: &str, at: Ts) {
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        let contact = self.contacts[c as usize].as_ref().unwrap();
+        let key = contact.key.to_string();
+        let held = contact.held.clone();
+        for (i, p) in plan.predicates.iter().enumerate() {
+            if p.kind == PredicateKind::Segment && held[i] {
+                self.signals
+                    .push((key.clone(), kind.into(), p.name.clone(), at));
+            }
+        }
+    }
+
+    fn pexpr(&self, c: u32, e: &PExpr, tau: Ts, held: &[bool]) -> V {
+        match e {
+            PExpr::Const(k) => konst(k),
+            PExpr::Term(t) => self.term(c, &self.plan().terms[t.0 as usize].kind, tau, held),
+            PExpr::Cmp(op, a, b) => V::Bool(v_cmp(
+                *op,
+                &self.pexpr(c, a, tau, held),
+                &self.pexpr(c, b, tau, held),
+            )),
+            PExpr::Arith(op, a, b) => v_arith(
+                *op,
+                &self.pexpr(c, a, tau, held),
+                &self.pexpr(c, b, tau, held),
+            ),
+            PExpr::Not(a) => match self.pexpr(c, a, tau, held) {
+                V::Bool(b) => V::Bool(!b),
+                _ => V::Null,
+            },
+            PExpr::And(a, b) => V::Bool(
+                self.pexpr(c, a, tau, held) == V::Bool(true)
+                    && self.pexpr(c, b, tau, held) == V::Bool(true),
+            ),
+            PExpr::Or(a, b) => V::Bool(
+                self.pexpr(c, a, tau, held) == V::Bool(true)
+                    || self.pexpr(c, b, tau, held) == V::Bool(true),
+            ),
+        }
+    }
+
+    fn pred_index(&self, kind: PredicateKind, name: &str) -> Option<usize> {
+        self.plan()
+            .predicates
+            .iter()
+            .position(|p| p.kind == kind && p.name == name)
+    }
+
+    fn term(&self, c: u32, t: &TermKind, tau: Ts, held: &[bool]) -> V {
+        let contact = self.contacts[c as usize].as_ref().unwrap();
+        let mut evs: Vec<&(Ts, u64, Event)> = contact.events.iter().collect();
+        evs.sort_by_key(|x| (x.0, x.1));
+        let profile = self.profile_base(contact);
+        match t {
+            TermKind::Count { filter, window } => V::Num(
+                evs.iter()
+                    .filter(|x| matches(filter, &x.2) && in_window(x.0, tau, *window))
+                    .count() as f64,
+            ),
+            TermKind::Sum {
+                filter,
+                field,
+                window,
+            } => V::Num(
+                evs.iter()
+                    .filter(|x| matches(filter, &x.2) && in_window(x.0, tau, *window))
+                    .filter_map(|x| ev_micros(&x.2, field))
+                    .sum::<i128>() as f64
+                    / 1e6,
+            ),
+            TermKind::Since { filter } => V::Since(
+                evs.iter()
+                    .filter(|x| matches(filter, &x.2))
+                    .map(|x| x.0)
+                    .max()
+                    .map(|l| tau - l),
+            ),
+            TermKind::Purchases { window } => V::Num(
+                evs.iter()
+                    .filter(|x| x.2.kind() == tropa::Kind::Purchase && in_window(x.0, tau, *window))
+                    .count() as f64,
+            ),
+            TermKind::Revenue { window } => V::Num(
+                evs.iter()
+                    .filter(|x| in_window(x.0, tau, *window))
+                    .map(|x| match &x.2.payload {
+                        Payload::Purchase { amount, .. } => i128::from(amount.0),
+                        Payload::Refund { amount, .. } => -i128::from(amount.0),
+                        _ => 0,
+                    })
+                    .sum::<i128>() as f64
+                    / 1e6,
+            ),
+            TermKind::BrandsActive { window } => {
+                let mut b: Vec<&str> = evs
+                    .iter()
+                    .filter(|x| !x.2.brand.is_empty() && x.0 > tau - window)
+                    .map(|x| &*x.2.brand)
+                    .collect();
+                b.sort();
+                b.dedup();
+                V::Num(b.len() as f64)
+            }
+            TermKind::Score => V::Num(
+                self.plan()
+                    .scores
+                    .iter()
+                    .map(|r| credits(r, &evs).iter().map(|x| x.1).sum::<i64>())
+                    .sum::<i64>() as f64,
+            ),
+            TermKind::ScoreGain { window } => V::Num(
+                self.plan()
+                    .scores
+                    .iter()
+                    .map(|r| {
+                        credits(r, &evs)
+                            .iter()
+                            .filter(|x| x.0 > tau - window && x.0 <= tau)
+                            .map(|x| x.1)
+                            .sum::<i64>()
+                    })
+                    .sum::<i64>() as f64,
+            ),
+            TermKind::Tag(name) => V::Bool(
+                self.pred_index(PredicateKind::Tag, name)
+                    .is_some_and(|i| held[i])
+                    || profile.tags.contains(name),
+            ),
+            TermKind::Segment(name) => V::Bool(
+                self.pred_index(PredicateKind::Segment, name)
+                    .is_some_and(|i| held[i]),
+            ),
+            TermKind::Consent(topic) => {
+                V::Bool(profile.consents.get(topic).copied().unwrap_or(false))
+            }
+            TermKind::Known => V::Bool(contact.ids.iter().any(|i| i.kind.identifies())),
+            TermKind::Attr(k) => match profile.attributes.get(k) {
+                None => V::Null,
+                Some(Value::Num(n)) => V::Num(*n),
+                Some(Value::Str(s)) => V::Str(s.to_string()),
+                Some(Value::Bool(b)) => V::Bool(*b),
+            },
+            TermKind::Stage => {
+                let identified = contact.ids.iter().any(|i| i.kind.identifies());
+                V::Str(
+                    match profile.last_purchase {
+                        Some(lp) if tau - lp >= self.cfg.dormancy => "dormant",
+                        _ if !profile.cart.is_empty() => "in_purchase",
+                        Some(lp) if tau - lp < self.cfg.post_purchase => "post_purchase",
+                        _ if identified => "monitored",
+                        _ => "anonymous",
+                    }
+                    .into(),
+                )
+            }
+            TermKind::CartItems => V::Num(profile.cart_items as f64),
+            TermKind::CartValue => V::Num(profile.cart_value),
+            other => panic!("model lacks {other:?}"),
+        }
+    }
 }
