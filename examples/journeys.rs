@@ -1,5 +1,6 @@
 //! The main job: simulate a month of a three-brand shop group's touchpoints (web, app, e-mail,
-//! stores), replay them through tropa day by day, and show what the profiles learned.
+//! stores), replay them through tropa with the rules of `examples/rules/shop.tropa`, and show
+//! what the profiles learned and how segments move, day by day and as time passes.
 //!
 //! `cargo run --release --example journeys [-- CONTACTS DAYS SEED]`
 
@@ -7,7 +8,19 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tropa::event::time::{format_rfc3339, DAY};
 use tropa::sim::{SimConfig, Simulation, START};
-use tropa::{decode_line, Engine, Ingested, Profile};
+use tropa::{decode_line, Engine, Ingested, Profile, Signal, SignalKind};
+
+const SHOWN: [(&str, &str); 9] = [
+    ("cart_abandoned", "abandoned"),
+    ("new_buyer", "new_buyer"),
+    ("repeat_buyer", "repeat"),
+    ("multi_brand", "multi_br"),
+    ("app_regular", "app_reg"),
+    ("store_visitor", "in_store"),
+    ("going_quiet", "quiet"),
+    ("vip", "vip"),
+    ("sale_audience", "sale_aud"),
+];
 
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
@@ -23,40 +36,57 @@ fn main() {
         seed: arg(3, 2026),
         brands: 3,
     };
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules/shop.tropa");
+    let plan = tropa::rules::compile(&std::fs::read_to_string(rules).expect("rules file"))
+        .expect("the shop rules compile");
     println!(
-        "tropa: replaying {} days of touchpoints from {} people across {} brands\n",
-        cfg.days, cfg.contacts, cfg.brands
+        "tropa: replaying {} days of touchpoints from {} people across {} brands\nrules: {} ({})\n",
+        cfg.days,
+        cfg.contacts,
+        cfg.brands,
+        "examples/rules/shop.tropa",
+        plan.summary()
     );
     let engine = Engine::builder()
+        .rules(plan)
         .build()
         .expect("default settings are valid");
-    println!(
-        "{:>10} {:>8} {:>6} {:>7} {:>8} {:>8} {:>7} | {:>9} {:>10} {:>13} {:>8} {:>9}",
-        "day",
-        "events",
-        "dupes",
-        "rejects",
-        "contacts",
-        "known",
-        "merges",
-        "anonymous",
-        "monitored",
-        "in_purchase",
-        "post_buy",
-        "dormant"
+    let signals = engine.subscribe(1 << 20);
+
+    print!(
+        "{:>10} {:>7} {:>8} {:>6} |",
+        "day", "events", "contacts", "known"
     );
+    for (_, short) in SHOWN {
+        print!(" {short:>9}");
+    }
+    println!(" | {:>7} {:>6}", "enters", "exits");
+
     let started = Instant::now();
     let mut day_end = START + DAY;
-    let (mut events, mut dupes, mut late, mut total) = (0u64, 0u64, 0u64, 0u64);
+    let mut events = 0u64;
+    let mut total = 0u64;
+    let mut per_day = (0u64, 0u64);
+    let mut history: BTreeMap<String, Vec<Signal>> = BTreeMap::new();
     let mut merged_example = None;
-    let report_day = |engine: &Engine, day_end: i64, events, dupes, late| {
-        engine.advance_to(day_end - 1);
-        engine.flush();
-        let profiles = engine.profiles();
-        let mut stages: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in &profiles {
-            *stages.entry(p.stage.as_str()).or_default() += 1;
+    let drain = |per_day: &mut (u64, u64), history: &mut BTreeMap<String, Vec<Signal>>| {
+        for s in signals.try_iter() {
+            match &s.kind {
+                SignalKind::Enter { .. } => per_day.0 += 1,
+                SignalKind::Exit { .. } => per_day.1 += 1,
+                _ => {}
+            }
+            history.entry(s.contact.clone()).or_default().push(s);
         }
+    };
+    let report_day = |engine: &Engine,
+                      day_end: i64,
+                      events: u64,
+                      per_day: &mut (u64, u64),
+                      history: &mut BTreeMap<String, Vec<Signal>>| {
+        engine.advance_to(day_end - 1);
+        drain(per_day, history);
+        let profiles = engine.profiles();
         let known = profiles
             .iter()
             .filter(|p| {
@@ -65,58 +95,58 @@ fn main() {
                     .any(|k| ["customer", "email", "phone", "loyalty"].contains(&k.as_str()))
             })
             .count();
-        let s = |k| stages.get(k).copied().unwrap_or(0);
-        println!(
-            "{:>10} {:>8} {:>6} {:>7} {:>8} {:>8} {:>7} | {:>9} {:>10} {:>13} {:>8} {:>9}",
+        print!(
+            "{:>10} {:>7} {:>8} {:>6} |",
             &format_rfc3339(day_end - DAY)[..10],
             events,
-            dupes,
-            late,
             profiles.len(),
-            known,
-            engine.stats().merges,
-            s("anonymous"),
-            s("monitored"),
-            s("in_purchase"),
-            s("post_purchase"),
-            s("dormant"),
+            known
         );
+        for (name, _) in SHOWN {
+            print!(" {:>9}", engine.segment_size(name).unwrap_or(0));
+        }
+        println!(" | {:>7} {:>6}", per_day.0, per_day.1);
+        *per_day = (0, 0);
     };
     for line in Simulation::new(cfg) {
         let event = decode_line(&line).expect("the simulator writes valid events");
         while event.ts >= day_end {
-            report_day(&engine, day_end, events, dupes, late);
-            (events, dupes, late) = (0, 0, 0);
+            report_day(&engine, day_end, events, &mut per_day, &mut history);
+            events = 0;
             day_end += DAY;
         }
         events += 1;
         total += 1;
-        match engine.ingest(event) {
-            Ok(Ingested::Duplicate) => dupes += 1,
-            Ok(Ingested::Applied {
-                contact, merged, ..
-            }) if !merged.is_empty() => {
+        if let Ok(Ingested::Applied {
+            contact, merged, ..
+        }) = engine.ingest(event)
+        {
+            if !merged.is_empty() {
                 merged_example = Some(contact);
             }
-            Ok(_) => {}
-            Err(_) => late += 1,
         }
     }
-    report_day(&engine, day_end, events, dupes, late);
+    report_day(&engine, day_end, events, &mut per_day, &mut history);
+    // Two weeks with no traffic: time alone moves people (carts expire, buyers go quiet).
+    println!("\n… two quiet weeks later (no events, only time):");
+    for _ in 0..2 {
+        day_end += 7 * DAY;
+        report_day(&engine, day_end, 0, &mut per_day, &mut history);
+    }
     let elapsed = started.elapsed();
 
     let profiles = engine.profiles();
     let stats = engine.stats();
     println!(
-        "\n{total} events in {:.2} s ({:.0} events/s including JSON decoding and the daily reports)",
+        "\n{total} events in {:.2} s ({:.0} events/s with JSON decoding, rules and the daily reports); {} signals",
         elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
+        total as f64 / elapsed.as_secs_f64(),
+        engine.signals_emitted()
     );
     println!(
-        "{} contacts created, {} merged into another ({} identity conflicts), {} live",
+        "{} contacts created, {} merged into another, {} live",
         stats.contacts_created,
         stats.merges,
-        stats.conflicts,
         profiles.len()
     );
 
@@ -133,29 +163,50 @@ fn main() {
     for (b, (orders, revenue, people)) in &by_brand {
         println!("  {b:8} {people:>8} {orders:>8} {revenue:>14.2}");
     }
-    let multi = profiles.iter().filter(|p| p.brands.len() >= 2).count();
-    let channels = profiles.iter().filter(|p| p.channels.len() >= 3).count();
-    let buyers: Vec<&Profile> = profiles.iter().filter(|p| p.purchases > 0).collect();
-    let repeat = buyers.iter().filter(|p| p.purchases >= 2).count();
+    let tagged = engine.tagged("bargain_hunter").count();
+    let audience = engine
+        .audience("multi_brand and not going_quiet and tag(\"bargain_hunter\")")
+        .expect("a valid audience");
     println!(
-        "\n{multi} people shop with two or more brands; {channels} reached us on three or more channels"
-    );
-    println!(
-        "{} buyers, {} of them repeat buyers; {} carts left open",
-        buyers.len(),
-        repeat,
-        profiles.iter().filter(|p| p.cart_items > 0).count()
+        "\n{tagged} bargain hunters (sticky tag); audience `multi_brand and not going_quiet and tag(\"bargain_hunter\")`: {} contacts",
+        audience.total()
     );
 
+    // One person's journey, as the signals told it.
+    let busiest = history
+        .iter()
+        .filter(|(_, v)| v.len() >= 4 && v.len() <= 12)
+        .max_by_key(|(_, v)| v.len());
+    if let Some((who, sigs)) = busiest {
+        println!("\nthe journey of {who}, as marketing automation saw it:");
+        for s in sigs {
+            let what = match &s.kind {
+                SignalKind::Enter { segment } => format!("enter {segment}"),
+                SignalKind::Exit { segment, reason } => {
+                    format!("exit  {segment} ({})", reason.as_str())
+                }
+                SignalKind::Tagged { tag } => format!("tag   {tag}"),
+                SignalKind::Merged { from } => format!("merged with {from}"),
+                _ => "other".into(),
+            };
+            println!("  {}  {what}", format_rfc3339(s.at));
+        }
+    }
     if let Some(c) = merged_example.and_then(|c| engine.profile_of(c)) {
         println!("\none person seen as several visitors, now one profile:");
-        let mut short = c.clone();
-        short.last_events.truncate(4);
+        let mut short: Profile = c.clone();
+        short.last_events.truncate(3);
         println!("{}", serde_json::to_string_pretty(&short).unwrap());
+        if let Some(why) = engine
+            .contact_of(&tropa::Identifier::parse_pair(&c.id).unwrap())
+            .and_then(|id| engine.explain(id, "vip"))
+        {
+            println!("\nexplain(vip):\n{why}");
+        }
     }
     let m = engine.memory();
     println!(
-        "\nmemory: {} contacts, {} identifiers, {} remembered event ids; state {:.0} B/contact, identity {:.0} B/contact",
+        "memory: {} contacts, {} identifiers, {} remembered event ids; state {:.0} B/contact, identity {:.0} B/contact",
         m.contacts,
         m.identifiers,
         m.dedup_ids,

@@ -179,3 +179,89 @@ fn check_reports_ok_or_every_error() {
     let out = tropa(&["check", "/no/such.tropa"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn replay_with_rules_writes_signals_and_memberships() {
+    let events = tmp("events-rules.jsonl");
+    let signals = tmp("signals.jsonl");
+    let memberships = tmp("memberships.json");
+    let profiles = tmp("profiles-rules.jsonl");
+    assert!(tropa(&[
+        "simulate",
+        "--contacts",
+        "400",
+        "--days",
+        "6",
+        "--seed",
+        "3",
+        "--out",
+        events.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules/shop.tropa");
+    let out = tropa(&[
+        "replay",
+        events.to_str().unwrap(),
+        "--rules",
+        rules,
+        "--until",
+        "2026-04-01T00:00:00Z",
+        "--signals",
+        signals.to_str().unwrap(),
+        "--memberships",
+        memberships.to_str().unwrap(),
+        "--profiles",
+        profiles.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("segment going_quiet:"), "{stderr}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&memberships).unwrap()).unwrap();
+    let m = m.as_object().unwrap();
+    assert_eq!(m.len(), 10, "every segment is present, even when empty");
+    for ids in m.values() {
+        let ids: Vec<&str> = ids
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+    let lines = std::fs::read_to_string(&signals).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for l in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        kinds.insert(v["signal"].as_str().unwrap().to_owned());
+        assert!(v["at"].is_i64());
+        if v["signal"] == "exit" {
+            assert!(v["reason"].is_string());
+        }
+    }
+    for k in ["enter", "exit", "tagged", "merged"] {
+        assert!(kinds.contains(k), "no {k} signal in {kinds:?}");
+    }
+    // Memberships agree with the profiles' segments.
+    let quiet = m["going_quiet"].as_array().unwrap().len();
+    let in_profiles = std::fs::read_to_string(&profiles)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"going_quiet\""))
+        .count();
+    assert_eq!(quiet, in_profiles);
+
+    let bad = tmp("bad-rules.tropa");
+    std::fs::write(&bad, "segment x = count(nope) > 1\n").unwrap();
+    let out = tropa(&[
+        "replay",
+        events.to_str().unwrap(),
+        "--rules",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event kind \"nope\""));
+}

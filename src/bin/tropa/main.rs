@@ -3,7 +3,8 @@
 //! ```text
 //! tropa check RULES
 //! tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
-//! tropa replay EVENTS.jsonl [--until TS] [--profiles FILE] [--lateness DURATION]
+//! tropa replay EVENTS.jsonl [--rules RULES] [--until TS] [--signals FILE] [--memberships FILE]
+//!              [--profiles FILE] [--lateness MS]
 //! ```
 
 mod args;
@@ -19,10 +20,14 @@ const USAGE: &str = "usage:
       checks a rules file: prints ok and a summary (--plan: every term), or the errors (exit 1)
   tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
       writes a simulated multi-brand, multi-channel JSON Lines stream (stdout by default)
-  tropa replay EVENTS.jsonl [--until TS] [--profiles FILE] [--lateness MS]
+  tropa replay EVENTS.jsonl [--rules RULES] [--until TS] [--signals FILE] [--memberships FILE]
+               [--profiles FILE] [--lateness MS]
       ingests the events in file order ('-' reads stdin); prints a summary to stderr
-      --until TS       advance engine time to TS (RFC 3339 or ms) at the end
-      --profiles FILE  write every profile as JSON Lines, sorted by primary id
+      --rules RULES       evaluate the segments, tags and scores of a rules file
+      --until TS          advance engine time to TS (RFC 3339 or ms) at the end
+      --signals FILE      write enter/exit/tagged/merged signals as JSON Lines
+      --memberships FILE  write {segment: [primary ids, sorted]} for every segment
+      --profiles FILE     write every profile as JSON Lines, sorted by primary id
       --lateness MS    lateness bound in milliseconds (default 3600000)";
 
 fn main() -> ExitCode {

@@ -8,10 +8,22 @@ use tropa::event::time::parse_time_arg;
 use tropa::Engine;
 
 pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
-    if a.value("--rules")?.is_some() {
-        return Err(ArgError(
-            "--rules: the rules language is not part of this build yet".into(),
-        ));
+    let rules = match a.value("--rules")? {
+        None => None,
+        Some(path) => {
+            let src = std::fs::read_to_string(&path)
+                .map_err(|e| ArgError(format!("cannot read rules {path}: {e}")))?;
+            let plan = tropa::rules::compile(&src).map_err(|errors| {
+                let text: Vec<String> = errors.0.iter().map(|e| format!("{path}:{e}")).collect();
+                ArgError(format!("the rules do not compile:\n{}", text.join("\n")))
+            })?;
+            Some(plan)
+        }
+    };
+    let signals = a.value("--signals")?;
+    let memberships = a.value("--memberships")?;
+    if rules.is_none() && (signals.is_some() || memberships.is_some()) {
+        return Err(ArgError("--signals and --memberships need --rules".into()));
     }
     let until = match a.value("--until")? {
         None => None,
@@ -28,9 +40,37 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
             .lateness_ms(l)
             .dedup_window_ms(l.max(24 * 3_600_000));
     }
+    if let Some(plan) = rules {
+        builder = builder.rules(plan);
+    }
     let engine = builder
         .build()
         .map_err(|e| ArgError(format!("--lateness: {e}")))?;
+    let create = |p: &String| {
+        File::create(p)
+            .map(|f| BufWriter::new(f))
+            .map_err(|e| ArgError(format!("cannot create {p}: {e}")))
+    };
+    // Signals are written by their own thread while ingest goes on: the channel is bounded,
+    // and a reader that keeps up is what lets ingest proceed.
+    let signal_writer = match &signals {
+        Some(p) => {
+            let mut w = create(p)?;
+            let rx = engine.subscribe(1 << 16);
+            Some(std::thread::spawn(move || -> std::io::Result<u64> {
+                let mut n = 0;
+                for s in rx {
+                    w.write_all(s.to_json().as_bytes())?;
+                    w.write_all(b"\n")?;
+                    n += 1;
+                }
+                w.flush()?;
+                Ok(n)
+            }))
+        }
+        None => None,
+    };
+    let memberships_out = memberships.as_ref().map(create).transpose()?;
     let reader: Box<dyn BufRead> = if input == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
@@ -64,7 +104,31 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
         w.flush().map_err(werr)?;
     }
 
+    if let (Some(mut w), Some(path)) = (memberships_out, &memberships) {
+        let werr = |e: std::io::Error| ArgError(format!("writing {path}: {e}"));
+        serde_json::to_writer(&mut w, &engine.memberships()).map_err(|e| werr(e.into()))?;
+        w.write_all(b"\n").map_err(werr)?;
+        w.flush().map_err(werr)?;
+    }
+    let sizes: Vec<(String, u64)> = engine
+        .segment_names()
+        .into_iter()
+        .map(|s| {
+            let n = engine.segment_size(&s).unwrap_or(0);
+            (s, n)
+        })
+        .collect();
     let stats = engine.stats();
+    let contacts = engine.contact_count();
+    drop(engine);
+    let signals_written = match signal_writer {
+        Some(h) => Some(
+            h.join()
+                .expect("the signal writer does not panic")
+                .map_err(|e| ArgError(format!("writing signals: {e}")))?,
+        ),
+        None => None,
+    };
     let secs = elapsed.as_secs_f64();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
@@ -84,12 +148,18 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
     let _ = writeln!(
         err,
         "contacts: {}\nmerges: {}\nconflicts: {}\nerased: {}\nelapsed: {:.3} s\nevents/s: {:.0}",
-        engine.contact_count(),
+        contacts,
         stats.merges,
         stats.conflicts,
         stats.erased,
         secs,
         report.read as f64 / secs.max(1e-9)
     );
+    if let Some(n) = signals_written {
+        let _ = writeln!(err, "signals: {n}");
+    }
+    for (s, n) in sizes {
+        let _ = writeln!(err, "segment {s}: {n}");
+    }
     Ok(())
 }
