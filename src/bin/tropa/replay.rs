@@ -48,7 +48,7 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
         .map_err(|e| ArgError(format!("--lateness: {e}")))?;
     let create = |p: &String| {
         File::create(p)
-            .map(|f| BufWriter::new(f))
+            .map(BufWriter::new)
             .map_err(|e| ArgError(format!("cannot create {p}: {e}")))
     };
     // Signals are written by their own thread while ingest goes on: the channel is bounded,
