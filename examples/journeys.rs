@@ -40,11 +40,10 @@ fn main() {
     let plan = tropa::rules::compile(&std::fs::read_to_string(rules).expect("rules file"))
         .expect("the shop rules compile");
     println!(
-        "tropa: replaying {} days of touchpoints from {} people across {} brands\nrules: {} ({})\n",
+        "tropa: replaying {} days of touchpoints from {} people across {} brands\nrules: examples/rules/shop.tropa ({})\n",
         cfg.days,
         cfg.contacts,
         cfg.brands,
-        "examples/rules/shop.tropa",
         plan.summary()
     );
     let engine = Engine::builder()
