@@ -189,3 +189,94 @@ fn readers_run_while_writers_ingest() {
         events.len() as u64
     );
 }
+
+/// With rules: four ingesting threads and a reader running queries at the same time end with
+/// the same memberships and scores as one thread. (Sticky tags are history: with threads, the
+/// instants a contact is evaluated at can differ, so they are left out of the comparison.)
+#[test]
+fn rules_on_four_threads_with_a_concurrent_reader_equal_one_thread() {
+    let plan = tropa::rules::compile(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/rules/shop.tropa"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let build = || {
+        Engine::builder()
+            .shards(8)
+            .queue_capacity(8)
+            .lateness_ms(60 * DAY)
+            .dedup_window_ms(60 * DAY)
+            .rules(plan.clone())
+            .build()
+            .unwrap()
+    };
+    let events: Vec<Event> = Simulation::new(SimConfig {
+        contacts: 2000,
+        days: 12,
+        seed: 5,
+        brands: 3,
+    })
+    .map(|l| decode_line(&l).unwrap())
+    .collect();
+    let one = build();
+    for e in &events {
+        one.ingest(e.clone()).unwrap();
+    }
+    let end = events.iter().map(|e| e.ts).max().unwrap() + 3 * DAY;
+    one.advance_to(end);
+
+    let four = build();
+    let signals = four.subscribe(1 << 10);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (engine, events, done) = (&four, &events, &done);
+        let drainer = s.spawn(move || {
+            let mut n = 0u64;
+            loop {
+                match signals.recv_timeout(std::time::Duration::from_millis(20)) {
+                    Ok(_) => n += 1,
+                    Err(_) if done.load(std::sync::atomic::Ordering::Acquire) => return n,
+                    Err(_) => {}
+                }
+            }
+        });
+        let reader = s.spawn(move || {
+            let mut queries = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let _ = engine.segment_size("multi_brand");
+                let _ = engine
+                    .audience("repeat_buyer or not going_quiet")
+                    .unwrap()
+                    .count();
+                let _ = engine.members("vip").unwrap().count();
+                queries += 1;
+            }
+            queries
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                s.spawn(move || {
+                    for e in events.iter().skip(t).step_by(4) {
+                        engine.ingest(e.clone()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        engine.advance_to(end);
+        done.store(true, std::sync::atomic::Ordering::Release);
+        assert!(reader.join().unwrap() > 0);
+        assert!(drainer.join().unwrap() > 0);
+    });
+    assert_eq!(one.memberships(), four.memberships());
+    let strip = |v: Vec<Profile>| -> Vec<(String, i64, Vec<String>)> {
+        v.into_iter().map(|p| (p.id, p.score, p.segments)).collect()
+    };
+    assert_eq!(strip(one.profiles()), strip(four.profiles()));
+    assert!(one.segment_size("multi_brand").unwrap() > 0);
+}
