@@ -67,6 +67,27 @@
 //!   compact form (kind, channel, brand, subject, amount).
 //! * **Lifecycle stage** is computed at engine time when a profile is read; before any event,
 //!   engine time counts as 0.
+//!
+//! ## Choices in rule evaluation
+//!
+//! * **When time is fired.** Each shard fires its timers due before the engine time an
+//!   operation was accepted at, before applying it (up to and including it for a late event,
+//!   whose instant had already passed when it arrived). [`Engine::flush`] and
+//!   [`Engine::advance_to`] fire every timer due by engine time, so queries after them see
+//!   memberships exactly as of `now`.
+//! * **A new contact** is evaluated on every predicate at its first event: a predicate can hold
+//!   from the start (`count(page_view) == 0`).
+//! * **Merges.** The absorbed contact leaves its segments (`exit`, reason `merged`); the
+//!   survivor gets a `merged` signal, unites sticky tags (a tag it holds only thanks to the
+//!   absorbed contact gives a `tagged` signal), then the merging event is applied and the
+//!   survivor evaluated once.
+//! * **Sums** add fields in exact millionths (money and durations convert without rounding);
+//!   an event without the field adds nothing. Division by zero gives null, and comparisons
+//!   with null are false.
+//! * **Scores** with a cap keep one count per period for ever (a merge can bring old events
+//!   into a period), and the matching events of the last `score_gain` window.
+//! * **Signals** go to subscribers through bounded channels; a full channel makes the shard
+//!   wait (backpressure), never drops. With no subscriber, signals are only counted.
 
 #![warn(unreachable_pub, missing_docs)]
 

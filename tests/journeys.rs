@@ -247,3 +247,121 @@ fn erase_leaves_every_segment() {
     assert_eq!(engine.segment_size("active_30d"), Some(0));
     assert_eq!(engine.audience("not active_30d").unwrap().count(), 0);
 }
+
+#[test]
+fn replenishment_reminder_between_day_28_and_35() {
+    let (engine, rx) = engine("replenishment.tropa");
+    let eve = r#"{"email":"eve@x.com"}"#;
+    ev(
+        &engine,
+        0,
+        eve,
+        r#""type":"consent","topic":"email","granted":true"#,
+    );
+    ev(
+        &engine,
+        1000,
+        eve,
+        r#""type":"product_view","product":"p-9","category":"cosmetics""#,
+    );
+    ev(
+        &engine,
+        2000,
+        eve,
+        r#""type":"purchase","order":"o-1","amount":40"#,
+    );
+    engine.advance_to(T0 + 40 * D);
+    let got: Vec<_> = signals(&rx)
+        .into_iter()
+        .filter(|s| s.1 == "refill_due")
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("enter".into(), "refill_due".into(), 2000 + 28 * D),
+            ("exit:predicate".into(), "refill_due".into(), 2000 + 35 * D),
+        ]
+    );
+}
+
+#[test]
+fn app_regular_near_the_store_and_walking_past() {
+    let (engine, rx) = engine("app_regulars.tropa");
+    let fay = r#"{"device":"d-fay"}"#;
+    ev(
+        &engine,
+        0,
+        fay,
+        r#""type":"consent","topic":"push","granted":true"#,
+    );
+    for day in 0..7 {
+        ev(
+            &engine,
+            day * D + H,
+            fay,
+            r#""channel":"app","type":"app_session","duration":1800"#,
+        );
+    }
+    engine.flush();
+    assert_eq!(engine.segment_size("app_regular"), Some(1));
+    ev(
+        &engine,
+        6 * D + 2 * H,
+        fay,
+        r#""channel":"store","type":"beacon","zone":"store-12","duration":300"#,
+    );
+    ev(
+        &engine,
+        6 * D + 5 * H,
+        fay,
+        r#""channel":"app","type":"geo","place":"store-12""#,
+    );
+    engine.advance_to(T0 + 20 * D);
+    let got = signals(&rx);
+    let near: Vec<_> = got
+        .iter()
+        .filter(|s| s.1 == "app_regular_near_store")
+        .cloned()
+        .collect();
+    assert_eq!(
+        near,
+        vec![
+            (
+                "enter".into(),
+                "app_regular_near_store".into(),
+                6 * D + 2 * H
+            ),
+            // Not at +24 h after the beacon: the app-regular part ends first, when the first
+            // session is seven days old.
+            (
+                "exit:predicate".into(),
+                "app_regular_near_store".into(),
+                7 * D + H
+            ),
+        ]
+    );
+    // The geofence at +5h comes after the beacon at +2h left the 2-hour window: passed by
+    // without going in, for two hours.
+    let passed: Vec<_> = got.iter().filter(|s| s.1 == "passed_by").cloned().collect();
+    assert_eq!(
+        passed,
+        vec![
+            ("enter".into(), "passed_by".into(), 6 * D + 5 * H),
+            ("exit:predicate".into(), "passed_by".into(), 6 * D + 7 * H),
+        ]
+    );
+    // Seven half-hour sessions a week: the regular leaves when the first one is 7 days old.
+    let regular: Vec<_> = got
+        .iter()
+        .filter(|s| s.1 == "app_regular")
+        .cloned()
+        .collect();
+    assert_eq!(
+        regular[0],
+        ("enter".into(), "app_regular".into(), 6 * D + H)
+    );
+    assert_eq!(
+        regular[1],
+        ("exit:predicate".into(), "app_regular".into(), 7 * D + H)
+    );
+}

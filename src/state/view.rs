@@ -17,6 +17,10 @@ pub struct BrandView {
     pub revenue: f64,
     /// Latest event time with this brand.
     pub last_seen: Ts,
+    /// Earliest purchase with this brand.
+    pub first_purchase: Option<Ts>,
+    /// Latest purchase with this brand.
+    pub last_purchase: Option<Ts>,
 }
 
 /// One cart line.
@@ -176,6 +180,8 @@ impl ContactState {
                             purchases: u64::from(s.commerce.purchases),
                             revenue: money(s.commerce.revenue),
                             last_seen: s.last_seen,
+                            first_purchase: s.commerce.first_purchase,
+                            last_purchase: s.commerce.last_purchase,
                         },
                     )
                 })

@@ -382,6 +382,8 @@ impl Model {
                     purchases: 0,
                     revenue: 0.0,
                     last_seen: ts,
+                    first_purchase: None,
+                    last_purchase: None,
                 });
                 b.last_seen = b.last_seen.max(ts);
             }
@@ -392,6 +394,9 @@ impl Model {
                     p.first_purchase = Some(p.first_purchase.map_or(ts, |f| f.min(ts)));
                     p.last_purchase = Some(p.last_purchase.map_or(ts, |f| f.max(ts)));
                     if !e.brand.is_empty() {
+                        let b = p.brands.get_mut(&*e.brand).unwrap();
+                        b.first_purchase = Some(b.first_purchase.map_or(ts, |f| f.min(ts)));
+                        b.last_purchase = Some(b.last_purchase.map_or(ts, |f| f.max(ts)));
                         p.brands.get_mut(&*e.brand).unwrap().purchases += 1;
                         *brand_rev.entry(e.brand.to_string()).or_default() += amount.0;
                     }
