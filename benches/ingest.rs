@@ -5,6 +5,9 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{contacts, Rng, BATCH, START};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -37,26 +40,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-const START: i64 = 1_772_323_200_000;
-const BATCH: usize = 10_000;
-
-fn contacts() -> u64 {
-    std::env::var("TROPA_BENCH_CONTACTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// A touchpoint of contact `c` at time `ts`, of a kind drawn like a shop's traffic mix.
 fn touchpoint(rng: &mut Rng, c: u64, ts: i64) -> Event {

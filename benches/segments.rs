@@ -5,21 +5,15 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{contacts, Rng, BATCH, START};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
 use tropa::{Channel, Engine, Event, IdType, Money, Payload};
 
-const START: i64 = 1_772_323_200_000;
 const HOUR: i64 = 3_600_000;
-const BATCH: usize = 10_000;
-
-fn contacts() -> u64 {
-    std::env::var("TROPA_BENCH_CONTACTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
-}
 
 /// `n` segments drawn from the shapes shops use, with shared terms the way real rule sets
 /// share them.
@@ -49,16 +43,6 @@ fn rules(n: usize) -> String {
         text.push('\n');
     }
     text
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn event(rng: &mut Rng, c: u64, ts: i64) -> Event {

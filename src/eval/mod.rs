@@ -382,19 +382,44 @@ impl Evaluator {
         kind: Option<Kind>,
         out: &mut Vec<Change>,
     ) {
-        self.prune(st, tau);
         let due = st.timer.is_some_and(|t| t <= tau);
+        self.check(st, state, identified, tau, out, |p| match kind {
+            None => true,
+            Some(k) => p.feeds.contains(k) || (due && p.time_sensitive),
+        });
+    }
+
+    /// Evaluates the time-sensitive predicates at a timer's instant.
+    pub(crate) fn tick(
+        &self,
+        st: &mut EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+        out: &mut Vec<Change>,
+    ) {
+        self.check(st, state, identified, tau, out, |p| p.time_sensitive);
+    }
+
+    /// Re-checks the predicates `wanted` selects, in dependency order, records what changed
+    /// and sets the next timer.
+    fn check(
+        &self,
+        st: &mut EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+        out: &mut Vec<Change>,
+        wanted: impl Fn(&crate::rules::Predicate) -> bool,
+    ) {
+        self.prune(st, tau);
         let cx = Cx {
             state,
             identified,
             tau,
         };
         for (i, p) in self.plan.predicates.iter().enumerate() {
-            let wanted = match kind {
-                None => true,
-                Some(k) => p.feeds.contains(k) || (due && p.time_sensitive),
-            };
-            if !wanted {
+            if !wanted(p) {
                 continue;
             }
             let v = self.expr(&p.expr, &cx, st).truthy();
@@ -415,41 +440,6 @@ impl Evaluator {
         } else {
             None
         };
-    }
-
-    /// Evaluates the time-sensitive predicates at a timer's instant.
-    pub(crate) fn tick(
-        &self,
-        st: &mut EvalState,
-        state: &ContactState,
-        identified: bool,
-        tau: i64,
-        out: &mut Vec<Change>,
-    ) {
-        self.prune(st, tau);
-        let cx = Cx {
-            state,
-            identified,
-            tau,
-        };
-        for (i, p) in self.plan.predicates.iter().enumerate() {
-            if !p.time_sensitive {
-                continue;
-            }
-            let v = self.expr(&p.expr, &cx, st).truthy();
-            match p.kind {
-                PredicateKind::Segment if v != st.held[i] => {
-                    st.held[i] = v;
-                    out.push(Change::Segment(i, v));
-                }
-                PredicateKind::Tag if v && !st.held[i] => {
-                    st.held[i] = true;
-                    out.push(Change::Tagged(i));
-                }
-                _ => {}
-            }
-        }
-        st.timer = self.next_time(st, state, tau);
     }
 
     /// The earliest instant after `tau` at which a time-sensitive term could change.
