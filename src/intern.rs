@@ -33,7 +33,6 @@ impl Interner {
     }
 
     /// The symbol of a string already interned, without adding it.
-    #[allow(dead_code)] // used by queries of later layers and by tests
     pub(crate) fn get(&self, s: &str) -> Option<Sym> {
         self.map.get(s).map(|v| *v)
     }
