@@ -190,8 +190,8 @@ fn readers_run_while_writers_ingest() {
     );
 }
 
-/// With rules: four ingesting threads and a reader running queries at the same time end with
-/// the same memberships and scores as one thread. (Sticky tags are history: with threads, the
+/// With rules: four ingesting threads, a clock thread calling `advance_to` and a reader running
+/// queries at the same time end with the same memberships and scores as one thread. (Sticky tags are history: with threads, the
 /// instants a contact is evaluated at can differ, so they are left out of the comparison.)
 #[test]
 fn rules_on_four_threads_with_a_concurrent_reader_equal_one_thread() {
@@ -231,6 +231,7 @@ fn rules_on_four_threads_with_a_concurrent_reader_equal_one_thread() {
     let four = build();
     let signals = four.subscribe(1 << 10);
     let done = std::sync::atomic::AtomicBool::new(false);
+    let writing = std::sync::atomic::AtomicBool::new(true);
     std::thread::scope(|s| {
         let (engine, events, done) = (&four, &events, &done);
         let drainer = s.spawn(move || {
@@ -256,6 +257,19 @@ fn rules_on_four_threads_with_a_concurrent_reader_equal_one_thread() {
             }
             queries
         });
+        // A clock thread moves time on while the writers ingest; it never waits for them.
+        let writing = &writing;
+        let clock = s.spawn(move || {
+            let mut ticks = 0u64;
+            while writing.load(std::sync::atomic::Ordering::Acquire) {
+                if let Some(now) = engine.now() {
+                    engine.advance_to((now + 3_600_000).min(end));
+                    ticks += 1;
+                }
+                std::thread::yield_now();
+            }
+            ticks
+        });
         let writers: Vec<_> = (0..4)
             .map(|t| {
                 s.spawn(move || {
@@ -268,7 +282,10 @@ fn rules_on_four_threads_with_a_concurrent_reader_equal_one_thread() {
         for w in writers {
             w.join().unwrap();
         }
+        writing.store(false, std::sync::atomic::Ordering::Release);
+        assert!(clock.join().unwrap() > 0);
         engine.advance_to(end);
+        engine.flush();
         done.store(true, std::sync::atomic::Ordering::Release);
         assert!(reader.join().unwrap() > 0);
         assert!(drainer.join().unwrap() > 0);

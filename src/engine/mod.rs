@@ -300,12 +300,20 @@ impl Engine {
         (n != NOT_STARTED).then_some(n)
     }
 
-    /// Moves engine time forward to `t` (never back), applies what was handed in, and fires
-    /// every timer due by then, in time order: segment transitions caused by time alone carry
-    /// the exact instant they happened.
+    /// Moves engine time forward to `t` (never back) and has every timer due by then fired,
+    /// in time order: segment transitions caused by time alone carry the exact instant they
+    /// happened. Like ingest, it never waits for another thread: a shard that another thread
+    /// is working on fires its timers when that thread releases it. On one thread, or followed
+    /// by [`Engine::flush`], everything due has fired when it returns.
     pub fn advance_to(&self, t: Ts) {
         self.now.fetch_max(t, Ordering::AcqRel);
-        self.flush();
+        if self.eval.is_none() {
+            return;
+        }
+        for i in 0..self.shards.len() {
+            self.shards[i].due.fetch_max(t, Ordering::AcqRel);
+            self.pump(i);
+        }
     }
 
     /// Moves the clock to `max(now, t)`; returns the new engine time.
@@ -539,6 +547,12 @@ impl Engine {
                         }
                     }
                 }
+                // Time asked for by `advance_to` or `flush`.
+                let due = shard.due.load(Ordering::Acquire);
+                if due > shard.fired.load(Ordering::Acquire) {
+                    st.fire(due, true, &cx);
+                    shard.fired.fetch_max(due, Ordering::AcqRel);
+                }
                 drop(st);
                 fence(Ordering::SeqCst);
             }
@@ -546,9 +560,17 @@ impl Engine {
         drained
     }
 
-    /// Waits until every operation handed in before this call has been applied, helping to
-    /// apply them.
+    /// Waits until every operation handed in before this call has been applied and every
+    /// timer due by engine time has fired, helping to do both. It waits for the shards to be
+    /// idle, so with other threads ingesting at full speed it waits for their work too: call it
+    /// at quiet points (before queries that must be exact, at shutdown), not on a clock tick —
+    /// that is what [`Engine::advance_to`] is for.
     pub fn flush(&self) {
+        if let (Some(now), Some(_)) = (self.now(), &self.eval) {
+            for s in self.shards.iter() {
+                s.due.fetch_max(now, Ordering::AcqRel);
+            }
+        }
         loop {
             let mut busy = false;
             for i in 0..self.shards.len() {
@@ -560,13 +582,6 @@ impl Engine {
                 break;
             }
             std::thread::yield_now();
-        }
-        // Time reached `now`: every timer due by then fires.
-        if let (Some(now), Some(_)) = (self.now(), &self.eval) {
-            let cx = self.cx();
-            for s in self.shards.iter() {
-                s.state.lock().fire(now, true, &cx);
-            }
         }
     }
 

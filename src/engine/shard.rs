@@ -21,7 +21,9 @@
 //! **Time.** Every operation carries the engine time `N` at which it was accepted. Before
 //! applying it, the shard fires its timers due before `N` (up to and including `N` for a late
 //! event, whose instant had already passed when it arrived), in time order. An event and a
-//! timer at the same instant are one evaluation.
+//! timer at the same instant are one evaluation. `advance_to(t)` raises each shard's `due`
+//! mark and pumps it; whoever drains the shard next fires its timers up to `due`, so a clock
+//! thread never waits for an ingesting one.
 //!
 //! **Merges across shards.** Identity decides a merge of `from` contacts into `into`. The
 //! merging event travels with the merge: `Absorb` visits each absorbed contact's shard in turn
@@ -46,6 +48,7 @@ use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// One contact as its shard holds it.
 #[derive(Debug, Clone, Default)]
@@ -601,6 +604,10 @@ pub(crate) struct Shard {
     pub(crate) queue: ArrayQueue<Op>,
     pub(crate) inbox: SegQueue<Op>,
     pub(crate) state: Mutex<ShardState>,
+    /// Fire timers up to this time (inclusive) at the next drain: set by `advance_to`.
+    pub(crate) due: AtomicI64,
+    /// Timers have been fired up to this time on behalf of `due`.
+    pub(crate) fired: AtomicI64,
 }
 
 impl Shard {
@@ -609,11 +616,15 @@ impl Shard {
             queue: ArrayQueue::new(capacity),
             inbox: SegQueue::new(),
             state: Mutex::new(ShardState::new(predicates)),
+            due: AtomicI64::new(Ts::MIN),
+            fired: AtomicI64::new(Ts::MIN),
         }
     }
 
     pub(crate) fn has_work(&self) -> bool {
-        !self.queue.is_empty() || !self.inbox.is_empty()
+        !self.queue.is_empty()
+            || !self.inbox.is_empty()
+            || self.due.load(Ordering::Acquire) > self.fired.load(Ordering::Acquire)
     }
 
     pub(crate) fn next_op(&self) -> Option<Op> {
