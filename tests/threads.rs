@@ -124,6 +124,10 @@ fn racing_merges_lose_nothing() {
     for threads in [2, 4, 8] {
         let many = engine(IdLimits::unlimited());
         ingest_split(&many, &events, threads);
+        eprintln!(
+            "{threads} threads: {} identity changes queued for another thread",
+            many.stats().queued
+        );
         let (a, b) = (comparable(one.profiles()), comparable(many.profiles()));
         assert_eq!(a, b, "{threads} threads");
         let total: u64 = b.iter().map(|p| p.events).sum();

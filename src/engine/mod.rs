@@ -11,7 +11,7 @@
 //! 4. The id is remembered, the clock moves to `max(now, ts)` and the event gets its arrival
 //!    sequence number, which orders events of equal time.
 //! 5. Identity resolution picks the contact (creating, linking or merging, see
-//!    [`crate::identity`]).
+//!    `identity`).
 //! 6. The event is handed to the contact's shard (see the `shard` module for the hand-over
 //!    protocol and merges across shards).
 //!
@@ -22,8 +22,12 @@
 //!
 //! [`Engine`] is `Send + Sync`; share it (`&Engine` in scoped threads, or an `Arc`) and call
 //! [`Engine::ingest`] from any number of threads. Steps 2–4 use atomics and striped shared
-//! maps; step 5 takes no engine lock for known identifiers and a short writer section for
-//! identity changes; step 6 never waits for another thread. Reads ([`Engine::profile`] and
+//! maps; step 5 takes no engine lock for known identifiers; an identity change (new
+//! identifier, merge, conflict, erasure) runs in a writer section that is only ever *tried*:
+//! a thread that finds it taken queues the change for the holder, who applies it before
+//! leaving, and returns [`Ingested::Queued`] at once. Step 6 never waits for another thread
+//! either. So no ingesting thread waits for a lock another holds; a full shard queue is the
+//! one place it waits (backpressure), helping to drain it meanwhile. Reads ([`Engine::profile`] and
 //! friends) lock one shard briefly and see every operation applied so far; call
 //! [`Engine::flush`] first to be sure everything handed in before has been applied.
 
@@ -36,10 +40,11 @@ mod signal;
 
 use crate::eval::Evaluator;
 use crate::event::{Event, EventError, Identifier, Payload, Ts};
-use crate::identity::{ContactId, Identity};
+use crate::identity::{ContactId, Identity, Resolution, Writer};
 use crate::intern::Interner;
 use crate::rules::PredicateKind;
 use crate::state::{Profile, ProfileIdentity, ViewContext};
+use crossbeam::queue::SegQueue;
 use dedup::Dedup;
 use shard::{ApplyCx, MergeTail, Op, Pending, Shard};
 use signal::Sink;
@@ -69,6 +74,9 @@ pub enum Ingested {
         /// A one-per-contact identifier limit stopped a merge or left identifiers unlinked.
         conflict: bool,
     },
+    /// The event was accepted and handed to the thread currently changing identity, which
+    /// will resolve its contact and apply it (see [`Engine::flush`]).
+    Queued,
     /// The event id was accepted before; nothing changed.
     Duplicate,
     /// An erase request: this many contacts were forgotten.
@@ -172,6 +180,8 @@ pub struct Stats {
     pub conflicts: u64,
     /// Contacts removed by erase requests.
     pub erased: u64,
+    /// Identity changes queued for another thread's writer section instead of waiting.
+    pub queued: u64,
 }
 
 #[derive(Default)]
@@ -184,6 +194,7 @@ struct Counters {
     merges: AtomicU64,
     conflicts: AtomicU64,
     erased: AtomicU64,
+    queued: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -239,6 +250,23 @@ pub struct Engine {
     counters: Counters,
     eval: Option<Evaluator>,
     sink: Sink,
+    /// Identity changes queued for the thread holding the identity writer section.
+    id_jobs: SegQueue<IdJob>,
+}
+
+/// An identity change waiting for the writer section.
+enum IdJob {
+    Event {
+        event: Event,
+        now: Ts,
+        late: bool,
+        seq: u64,
+    },
+    Erase {
+        ids: SmallVec<[Identifier; 2]>,
+        now: Ts,
+        late: bool,
+    },
 }
 
 impl Engine {
@@ -266,6 +294,7 @@ impl Engine {
             counters: Counters::default(),
             eval,
             sink: Sink::default(),
+            id_jobs: SegQueue::new(),
             cfg,
         }
     }
@@ -385,7 +414,12 @@ impl Engine {
         if let Payload::Erase = event.payload {
             let now = self.clock_to(event.ts);
             bump(&self.counters.accepted, 1);
-            return Ok(self.erase(&event.ids, now, event.ts < now, touched));
+            let job = IdJob::Erase {
+                ids: event.ids,
+                now,
+                late: event.ts < now,
+            };
+            return Ok(self.with_writer(job, touched));
         }
         if let Some(id) = &event.id {
             if !self.dedup.insert(id, event.ts, now) {
@@ -396,7 +430,120 @@ impl Engine {
         let now = self.clock_to(event.ts);
         let late = event.ts < now;
         let seq = self.seq.fetch_add(1, Ordering::AcqRel);
-        let res = self.identity.resolve(&event.ids);
+        if let Some(c) = self.identity.fast(&event.ids) {
+            return Ok(self.route(event, now, late, seq, Resolution::found(c), touched));
+        }
+        Ok(self.with_writer(
+            IdJob::Event {
+                event,
+                now,
+                late,
+                seq,
+            },
+            touched,
+        ))
+    }
+
+    /// Runs an identity change now if the writer section is free; otherwise queues it for the
+    /// thread that holds the section, and returns at once ([`Ingested::Queued`]).
+    fn with_writer<const N: usize>(
+        &self,
+        job: IdJob,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        match self.identity.try_writer() {
+            Some(w) => {
+                let out = self.run_job(&w, job, touched);
+                self.drain_jobs(w, touched);
+                out
+            }
+            None => {
+                bump(&self.counters.queued, 1);
+                self.id_jobs.push(job);
+                fence(Ordering::SeqCst);
+                self.help_identity(touched);
+                Ingested::Queued
+            }
+        }
+    }
+
+    /// Applies queued identity changes while holding the writer section; after releasing it,
+    /// looks again (a job queued during the release is taken by this look or by its own
+    /// thread's try).
+    fn drain_jobs<'e, const N: usize>(
+        &'e self,
+        mut w: Writer<'e>,
+        touched: &mut SmallVec<[usize; N]>,
+    ) where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        loop {
+            while let Some(job) = self.id_jobs.pop() {
+                self.run_job(&w, job, touched);
+            }
+            drop(w);
+            fence(Ordering::SeqCst);
+            if self.id_jobs.is_empty() {
+                return;
+            }
+            match self.identity.try_writer() {
+                Some(next) => w = next,
+                None => return,
+            }
+        }
+    }
+
+    fn help_identity<const N: usize>(&self, touched: &mut SmallVec<[usize; N]>)
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        if self.id_jobs.is_empty() {
+            return;
+        }
+        if let Some(w) = self.identity.try_writer() {
+            self.drain_jobs(w, touched);
+        }
+    }
+
+    fn run_job<const N: usize>(
+        &self,
+        w: &Writer<'_>,
+        job: IdJob,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        match job {
+            IdJob::Event {
+                event,
+                now,
+                late,
+                seq,
+            } => {
+                let res = w.resolve(&event.ids);
+                self.route(event, now, late, seq, res, touched)
+            }
+            IdJob::Erase { ids, now, late } => self.erase(w, &ids, now, late, touched),
+        }
+    }
+
+    /// Hands an accepted event, its contact decided, to the shards.
+    fn route<const N: usize>(
+        &self,
+        event: Event,
+        now: Ts,
+        late: bool,
+        seq: u64,
+        res: Resolution,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
         let identified = event.ids.iter().any(|i| i.kind.identifies());
         if let Some(id) = &event.id {
             self.dedup.set_contact(id, res.contact);
@@ -446,16 +593,17 @@ impl Engine {
                 touched,
             );
         }
-        Ok(Ingested::Applied {
+        Ingested::Applied {
             contact: res.contact,
             created: res.created,
             merged: res.absorbed,
             conflict: res.conflict,
-        })
+        }
     }
 
     fn erase<const N: usize>(
         &self,
+        w: &Writer<'_>,
         ids: &[Identifier],
         now: Ts,
         late: bool,
@@ -464,7 +612,7 @@ impl Engine {
     where
         [usize; N]: smallvec::Array<Item = usize>,
     {
-        let gone = self.identity.erase(ids);
+        let gone = w.erase(ids);
         let all: HashSet<ContactId> = gone
             .iter()
             .flat_map(|e| std::iter::once(e.contact).chain(e.absorbed.iter().copied()))
@@ -572,7 +720,9 @@ impl Engine {
             }
         }
         loop {
-            let mut busy = false;
+            let mut touched = SmallVec::<[usize; 4]>::new();
+            self.help_identity(&mut touched);
+            let mut busy = !self.id_jobs.is_empty() || self.identity.writer_busy();
             for i in 0..self.shards.len() {
                 self.pump(i);
                 let s = &self.shards[i];
@@ -598,6 +748,7 @@ impl Engine {
             merges: l(&c.merges),
             conflicts: l(&c.conflicts),
             erased: l(&c.erased),
+            queued: l(&c.queued),
         }
     }
 

@@ -7,9 +7,11 @@
 //! **Concurrency.** Reads take no engine lock: an event whose identifiers are all known and all
 //! lead to one contact (the bulk of traffic once people are known) resolves with one shared-map
 //! lookup per identifier. Anything that changes identity — a new identifier, a merge, a
-//! conflict, an erasure — is decided under one short writer section, because a merge decision
-//! must see every involved contact's identifiers at once and be all-or-nothing. Contact ids are
-//! allocated inside that section, so a smaller id always means "created first", which is how the
+//! conflict, an erasure — is decided in one writer section ([`Writer`]), because a merge
+//! decision must see every involved contact's identifiers at once and be all-or-nothing. The
+//! engine only ever *tries* to enter it: a thread that finds it taken queues its change for the
+//! holder, which applies the queue before leaving (see `engine`). Contact ids are allocated
+//! inside that section, so a smaller id always means "created first", which is how the
 //! survivor of a merge is chosen. A reader racing with a merge may still route an event to the
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
 //! `engine::shard`), so nothing is lost.
@@ -110,6 +112,39 @@ pub(crate) struct Resolution {
     pub(crate) conflict: bool,
     /// The names the absorbed contacts had, for their exit signals.
     pub(crate) absorbed_names: SmallVec<[Names; 1]>,
+}
+
+impl Resolution {
+    /// An event whose identifiers all lead to `c`.
+    pub(crate) fn found(c: ContactId) -> Resolution {
+        Resolution {
+            contact: c,
+            created: false,
+            absorbed: SmallVec::new(),
+            conflict: false,
+            absorbed_names: SmallVec::new(),
+        }
+    }
+}
+
+/// The writer section of identity: held by one thread at a time, which applies its own
+/// changes and those other threads queued meanwhile.
+pub(crate) struct Writer<'a> {
+    identity: &'a Identity,
+    _guard: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl Writer<'_> {
+    pub(crate) fn resolve(&self, ids: &[Identifier]) -> Resolution {
+        match self.identity.fast(ids) {
+            Some(c) => Resolution::found(c),
+            None => self.identity.resolve_locked(ids),
+        }
+    }
+
+    pub(crate) fn erase(&self, ids: &[Identifier]) -> Vec<Erased> {
+        self.identity.erase_locked(ids)
+    }
 }
 
 /// How signals name a contact: its stable key and its primary id at the time.
@@ -213,22 +248,33 @@ impl Identity {
     }
 
     /// Resolves an event's identifiers (non-empty) to a contact, creating, linking and merging
-    /// as SPEC 2 says.
+    /// as SPEC 2 says. Waits for the writer section when identity must change; the engine
+    /// uses [`Identity::fast`] and [`Identity::try_writer`] instead, so that no ingesting thread
+    /// waits.
+    #[cfg(test)]
     pub(crate) fn resolve(&self, ids: &[Identifier]) -> Resolution {
         if let Some(c) = self.fast(ids) {
-            return Resolution {
-                contact: c,
-                created: false,
-                absorbed: SmallVec::new(),
-                conflict: false,
-                absorbed_names: SmallVec::new(),
-            };
+            return Resolution::found(c);
         }
         let _w = self.writer.lock();
         self.resolve_locked(ids)
     }
 
-    fn fast(&self, ids: &[Identifier]) -> Option<ContactId> {
+    /// The writer section, if no other thread holds it.
+    pub(crate) fn try_writer(&self) -> Option<Writer<'_>> {
+        self.writer.try_lock().map(|guard| Writer {
+            identity: self,
+            _guard: guard,
+        })
+    }
+
+    /// True while some thread holds the writer section.
+    pub(crate) fn writer_busy(&self) -> bool {
+        self.writer.is_locked()
+    }
+
+    /// The contact when every identifier is known and leads to it: no change to identity.
+    pub(crate) fn fast(&self, ids: &[Identifier]) -> Option<ContactId> {
         let mut owner = None;
         for id in ids {
             let c = self.owner(id)?;
@@ -364,8 +410,13 @@ impl Identity {
     }
 
     /// Removes every contact that owns one of `ids`, with all its identifiers.
+    #[cfg(test)]
     pub(crate) fn erase(&self, ids: &[Identifier]) -> Vec<Erased> {
         let _w = self.writer.lock();
+        self.erase_locked(ids)
+    }
+
+    fn erase_locked(&self, ids: &[Identifier]) -> Vec<Erased> {
         let mut roots: Vec<ContactId> = ids.iter().filter_map(|i| self.owner(i)).collect();
         roots.sort_unstable();
         roots.dedup();
