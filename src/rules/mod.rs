@@ -35,6 +35,7 @@ mod build;
 mod check;
 mod error;
 mod lexer;
+mod link;
 mod parser;
 mod plan;
 mod print;
