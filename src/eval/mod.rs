@@ -46,6 +46,8 @@ struct TermInfo {
     sym: Option<Sym>,
     /// Predicate index for `segment("s")` and rule `tag("t")` terms.
     pred: Option<usize>,
+    /// Index in [`EvalState`]'s term states; `None` for terms read off the profile.
+    slot: Option<usize>,
 }
 
 /// A plan made ready to run against one engine's interned names.
@@ -66,6 +68,7 @@ pub(crate) struct Evaluator {
 /// One contact's evaluation state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EvalState {
+    /// States of the aggregate terms only (profile-derived terms keep nothing here).
     terms: Vec<TermState>,
     scores: Vec<RuleScore>,
     /// Per predicate: in the segment, or holding the tag.
@@ -109,6 +112,7 @@ impl Evaluator {
         let mut by_kind = vec![Vec::new(); n_kinds];
         let mut info = Vec::with_capacity(plan.terms.len());
         let mut gain_horizon = 0;
+        let mut slots = 0;
         for (i, t) in plan.terms.iter().enumerate() {
             let k = match t.need {
                 StateNeed::LatestK(k) => k,
@@ -126,6 +130,10 @@ impl Evaluator {
                     .collect(),
                 sym: None,
                 pred: None,
+                slot: (TermState::new(t.need) != TermState::None).then(|| {
+                    slots += 1;
+                    slots - 1
+                }),
             };
             let mut feeds: Vec<Kind> = Vec::new();
             match &t.kind {
@@ -198,6 +206,7 @@ impl Evaluator {
                 .terms
                 .iter()
                 .map(|t| TermState::new(t.need))
+                .filter(|s| *s != TermState::None)
                 .collect(),
             scores: vec![RuleScore::default(); self.plan.scores.len()],
             held: vec![false; self.plan.predicates.len()],
@@ -244,7 +253,9 @@ impl Evaluator {
                 _ => continue,
             };
             let horizon = info.window.map(|w| tau - w);
-            st.terms[t].add(ev.ts, value, info.k, horizon);
+            if let Some(slot) = info.slot {
+                st.terms[slot].add(ev.ts, value, info.k, horizon);
+            }
         }
         for &r in &self.scores_by_kind[kind] {
             let rule = &self.plan.scores[r];
@@ -257,7 +268,8 @@ impl Evaluator {
     /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
     /// this contact holds only thanks to the other.
     pub(crate) fn absorb(&self, st: &mut EvalState, other: EvalState) -> Vec<usize> {
-        for ((t, o), info) in st.terms.iter_mut().zip(other.terms).zip(&self.info) {
+        let stateful = self.info.iter().filter(|i| i.slot.is_some());
+        for ((t, o), info) in st.terms.iter_mut().zip(other.terms).zip(stateful) {
             t.absorb(o, info.k);
         }
         for (s, o) in st.scores.iter_mut().zip(other.scores) {
@@ -274,7 +286,8 @@ impl Evaluator {
     }
 
     fn prune(&self, st: &mut EvalState, tau: i64) {
-        for (t, info) in st.terms.iter_mut().zip(&self.info) {
+        let stateful = self.info.iter().filter(|i| i.slot.is_some());
+        for (t, info) in st.terms.iter_mut().zip(stateful) {
             if let Some(w) = info.window {
                 t.prune(tau - w);
             }
@@ -289,14 +302,17 @@ impl Evaluator {
     fn term_value(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> Val {
         let info = &self.info[t];
         let tau = cx.tau;
+        fn state<'s>(st: &'s EvalState, info: &TermInfo) -> &'s TermState {
+            &st.terms[info.slot.expect("aggregate terms have state")]
+        }
         match &self.plan.terms[t].kind {
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
-                Val::Num(st.terms[t].count() as f64)
+                Val::Num(state(st, info).count() as f64)
             }
             TermKind::Sum { .. } | TermKind::Revenue { .. } => {
-                Val::Num(st.terms[t].sum() as f64 / 1e6)
+                Val::Num(state(st, info).sum() as f64 / 1e6)
             }
-            TermKind::Since { .. } => Val::Since(st.terms[t].latest().map(|l| tau - l)),
+            TermKind::Since { .. } => Val::Since(state(st, info).latest().map(|l| tau - l)),
             TermKind::BrandsActive { window } => Val::Num(
                 cx.state
                     .brands
@@ -460,12 +476,13 @@ impl Evaluator {
                 | TermKind::Sum { .. }
                 | TermKind::Purchases { .. }
                 | TermKind::Revenue { .. } => {
-                    if let (Some(w), Some(o)) = (info.window, st.terms[t].oldest()) {
+                    let oldest = info.slot.and_then(|s| st.terms[s].oldest());
+                    if let (Some(w), Some(o)) = (info.window, oldest) {
                         cand(o + w);
                     }
                 }
                 TermKind::Since { .. } => {
-                    if let Some(l) = st.terms[t].latest() {
+                    if let Some(l) = info.slot.and_then(|s| st.terms[s].latest()) {
                         for d in &info.thresholds {
                             cand(l.saturating_add(*d));
                             cand(l.saturating_add(*d).saturating_add(1));
