@@ -1,0 +1,354 @@
+//! The ingest path: admission, identity changes through the writer section (or its queue),
+//! routing to shards, and the shards' hand-over and drain.
+
+use super::outcome::bump;
+use super::shard::{MergeTail, Op, Pending};
+use super::{Engine, IngestError, Ingested};
+use crate::event::{Event, Identifier, Payload, Ts};
+use crate::identity::{ContactId, Resolution, Writer};
+use smallvec::SmallVec;
+use std::collections::HashSet;
+use std::sync::atomic::{fence, Ordering};
+
+/// An identity change waiting for the writer section.
+pub(super) enum IdJob {
+    Event {
+        event: Event,
+        now: Ts,
+        late: bool,
+        seq: u64,
+    },
+    Erase {
+        ids: SmallVec<[Identifier; 2]>,
+        now: Ts,
+        late: bool,
+    },
+}
+
+impl Engine {
+    pub(super) fn admit<const N: usize>(
+        &self,
+        event: Event,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Result<Ingested, IngestError>
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        if let Err(e) = event.validate() {
+            bump(&self.counters.invalid, 1);
+            return Err(e.into());
+        }
+        let now = self.now();
+        if let Some(id) = &event.id {
+            if self.dedup.is_duplicate(id, now) {
+                bump(&self.counters.duplicates, 1);
+                return Ok(Ingested::Duplicate);
+            }
+        }
+        if let Some(n) = now {
+            if event.ts < n.saturating_sub(self.cfg.lateness) {
+                bump(&self.counters.late, 1);
+                return Err(IngestError::Late {
+                    ts: event.ts,
+                    now: n,
+                    lateness: self.cfg.lateness,
+                });
+            }
+        }
+        if let Payload::Erase = event.payload {
+            let now = self.clock_to(event.ts);
+            bump(&self.counters.accepted, 1);
+            let job = IdJob::Erase {
+                ids: event.ids,
+                now,
+                late: event.ts < now,
+            };
+            return Ok(self.with_writer(job, touched));
+        }
+        if let Some(id) = &event.id {
+            if !self.dedup.insert(id, event.ts, now) {
+                bump(&self.counters.duplicates, 1);
+                return Ok(Ingested::Duplicate);
+            }
+        }
+        let now = self.clock_to(event.ts);
+        let late = event.ts < now;
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel);
+        if let Some(c) = self.identity.fast(&event.ids) {
+            return Ok(self.route(event, now, late, seq, Resolution::found(c), touched));
+        }
+        Ok(self.with_writer(
+            IdJob::Event {
+                event,
+                now,
+                late,
+                seq,
+            },
+            touched,
+        ))
+    }
+
+    /// Runs an identity change now if the writer section is free; otherwise queues it for the
+    /// thread that holds the section, and returns at once ([`Ingested::Queued`]).
+    fn with_writer<const N: usize>(
+        &self,
+        job: IdJob,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        match self.identity.try_writer() {
+            Some(w) => {
+                let out = self.run_job(&w, job, touched);
+                self.drain_jobs(w, touched);
+                out
+            }
+            None => {
+                bump(&self.counters.queued, 1);
+                self.id_jobs.push(job);
+                fence(Ordering::SeqCst);
+                self.help_identity(touched);
+                Ingested::Queued
+            }
+        }
+    }
+
+    /// Applies queued identity changes while holding the writer section; after releasing it,
+    /// looks again (a job queued during the release is taken by this look or by its own
+    /// thread's try).
+    fn drain_jobs<'e, const N: usize>(
+        &'e self,
+        mut w: Writer<'e>,
+        touched: &mut SmallVec<[usize; N]>,
+    ) where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        loop {
+            while let Some(job) = self.id_jobs.pop() {
+                self.run_job(&w, job, touched);
+            }
+            drop(w);
+            fence(Ordering::SeqCst);
+            if self.id_jobs.is_empty() {
+                return;
+            }
+            match self.identity.try_writer() {
+                Some(next) => w = next,
+                None => return,
+            }
+        }
+    }
+
+    pub(super) fn help_identity<const N: usize>(&self, touched: &mut SmallVec<[usize; N]>)
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        if self.id_jobs.is_empty() {
+            return;
+        }
+        if let Some(w) = self.identity.try_writer() {
+            self.drain_jobs(w, touched);
+        }
+    }
+
+    fn run_job<const N: usize>(
+        &self,
+        w: &Writer<'_>,
+        job: IdJob,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        match job {
+            IdJob::Event {
+                event,
+                now,
+                late,
+                seq,
+            } => {
+                let res = w.resolve(&event.ids);
+                self.route(event, now, late, seq, res, touched)
+            }
+            IdJob::Erase { ids, now, late } => self.erase(w, &ids, now, late, touched),
+        }
+    }
+
+    /// Hands an accepted event, its contact decided, to the shards.
+    fn route<const N: usize>(
+        &self,
+        event: Event,
+        now: Ts,
+        late: bool,
+        seq: u64,
+        res: Resolution,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        let identified = event.ids.iter().any(|i| i.kind.identifies());
+        if let Some(id) = &event.id {
+            self.dedup.set_contact(id, res.contact);
+        }
+        bump(&self.counters.accepted, 1);
+        bump(&self.counters.contacts_created, u64::from(res.created));
+        bump(&self.counters.merges, res.absorbed.len() as u64);
+        bump(&self.counters.conflicts, u64::from(res.conflict));
+        let pending = Pending {
+            seq,
+            identified,
+            event,
+        };
+        if res.absorbed.is_empty() {
+            self.hand_over(
+                Op::Apply {
+                    contact: res.contact,
+                    now,
+                    late,
+                    pending,
+                },
+                touched,
+            );
+        } else {
+            // The merging event travels with the merge: each absorbed contact's shard in turn,
+            // then the survivor's (see `shard`).
+            let mut rest: Vec<_> = res
+                .absorbed
+                .iter()
+                .copied()
+                .zip(res.absorbed_names.iter().cloned())
+                .collect();
+            let (from, names) = rest.pop().expect("absorbed is not empty");
+            self.hand_over(
+                Op::Absorb {
+                    from,
+                    names,
+                    into: res.contact,
+                    now,
+                    late,
+                    tail: Box::new(MergeTail {
+                        carried: Vec::new(),
+                        rest,
+                        event: Some(pending),
+                    }),
+                },
+                touched,
+            );
+        }
+        Ingested::Applied {
+            contact: res.contact,
+            created: res.created,
+            merged: res.absorbed,
+            conflict: res.conflict,
+        }
+    }
+
+    fn erase<const N: usize>(
+        &self,
+        w: &Writer<'_>,
+        ids: &[Identifier],
+        now: Ts,
+        late: bool,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Ingested
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        let gone = w.erase(ids);
+        let all: HashSet<ContactId> = gone
+            .iter()
+            .flat_map(|e| std::iter::once(e.contact).chain(e.absorbed.iter().copied()))
+            .collect();
+        if !all.is_empty() {
+            self.dedup.forget_contacts(&all);
+        }
+        for e in &gone {
+            for &contact in std::iter::once(&e.contact).chain(&e.absorbed) {
+                let names = if contact == e.contact {
+                    e.names.clone()
+                } else {
+                    Default::default()
+                };
+                self.hand_over(
+                    Op::Erase {
+                        contact,
+                        now,
+                        late,
+                        names,
+                    },
+                    touched,
+                );
+            }
+        }
+        bump(&self.counters.erased, gone.len() as u64);
+        Ingested::Erased {
+            contacts: gone.len(),
+        }
+    }
+
+    pub(super) fn shard_of(&self, c: ContactId) -> usize {
+        c.0 as usize % self.shards.len()
+    }
+
+    /// Pushes an operation to its shard's queue; when the queue is full, helps drain it
+    /// (or yields while another thread does) until there is room.
+    pub(super) fn hand_over<const N: usize>(&self, mut op: Op, touched: &mut SmallVec<[usize; N]>)
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        let i = self.shard_of(op.target());
+        loop {
+            match self.shards[i].queue.push(op) {
+                Ok(()) => break,
+                Err(back) => {
+                    op = back;
+                    if !self.pump(i) {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+        if !touched.contains(&i) {
+            touched.push(i);
+        }
+    }
+
+    /// Drains shard `i` if no other thread is doing so, then any shard it forwarded work to.
+    /// Returns whether this thread drained anything.
+    pub(super) fn pump(&self, i: usize) -> bool {
+        fence(Ordering::SeqCst);
+        let cx = self.cx();
+        let mut drained = false;
+        let mut pending: SmallVec<[usize; 4]> = SmallVec::new();
+        pending.push(i);
+        while let Some(i) = pending.pop() {
+            let shard = &self.shards[i];
+            while shard.has_work() {
+                let Some(mut st) = shard.state.try_lock() else {
+                    break;
+                };
+                drained = true;
+                while let Some(op) = shard.next_op() {
+                    if let Some(fwd) = st.apply(op, &cx) {
+                        let j = self.shard_of(fwd.target());
+                        self.shards[j].inbox.push(fwd);
+                        if j != i && !pending.contains(&j) {
+                            pending.push(j);
+                        }
+                    }
+                }
+                // Time asked for by `advance_to` or `flush`.
+                let due = shard.due.load(Ordering::Acquire);
+                if due > shard.fired.load(Ordering::Acquire) {
+                    st.fire(due, true, &cx);
+                    shard.fired.fetch_max(due, Ordering::AcqRel);
+                }
+                drop(st);
+                fence(Ordering::SeqCst);
+            }
+        }
+        drained
+    }
+}

@@ -1,0 +1,166 @@
+//! What ingest tells the caller: outcomes, errors, counters and the memory report.
+
+use crate::event::{EventError, Ts};
+use crate::identity::ContactId;
+use smallvec::SmallVec;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happened to an accepted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ingested {
+    /// The event was applied to a contact.
+    Applied {
+        /// The contact it went to.
+        contact: ContactId,
+        /// The contact was created by this event.
+        created: bool,
+        /// Contacts merged into `contact` by this event.
+        merged: SmallVec<[ContactId; 1]>,
+        /// A one-per-contact identifier limit stopped a merge or left identifiers unlinked.
+        conflict: bool,
+    },
+    /// The event was accepted and handed to the thread currently changing identity, which
+    /// will resolve its contact and apply it (see [`Engine::flush`](super::Engine::flush)).
+    Queued,
+    /// The event id was accepted before; nothing changed.
+    Duplicate,
+    /// An erase request: this many contacts were forgotten.
+    Erased {
+        /// Contacts removed.
+        contacts: usize,
+    },
+}
+
+/// Why an event was refused. The engine state is unchanged by a refused event.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The event breaks SPEC 1.
+    Invalid(EventError),
+    /// The event is older than `now − lateness`.
+    Late {
+        /// The event time.
+        ts: Ts,
+        /// Engine time when it arrived.
+        now: Ts,
+        /// The configured lateness bound, ms.
+        lateness: i64,
+    },
+}
+
+impl IngestError {
+    /// A short, stable name of the reason, for counting rejects by cause.
+    pub fn reason_name(&self) -> &'static str {
+        match self {
+            IngestError::Invalid(e) => e.reason_name(),
+            IngestError::Late { .. } => "late",
+        }
+    }
+
+    /// Attaches a line number to the error (JSON Lines input).
+    pub fn at_line(self, line: u64) -> IngestLineError {
+        IngestLineError { line, error: self }
+    }
+}
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IngestError::Invalid(e) => write!(f, "{e}"),
+            IngestError::Late { ts, now, lateness } => write!(
+                f,
+                "field `ts`: event is late: {} is more than {} ms before engine time {}",
+                crate::event::time::format_rfc3339(*ts),
+                lateness,
+                crate::event::time::format_rfc3339(*now),
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+impl From<EventError> for IngestError {
+    fn from(e: EventError) -> IngestError {
+        IngestError::Invalid(e)
+    }
+}
+
+/// An [`IngestError`] with the input line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestLineError {
+    /// 1-based line number.
+    pub line: u64,
+    /// The error.
+    pub error: IngestError,
+}
+
+impl fmt::Display for IngestLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            IngestError::Invalid(e) if e.line.is_some() => write!(f, "{e}"),
+            e => write!(f, "line {}: {e}", self.line),
+        }
+    }
+}
+
+impl std::error::Error for IngestLineError {}
+
+/// Counters since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Events applied to a profile, plus erase requests.
+    pub accepted: u64,
+    /// Events acknowledged as duplicates.
+    pub duplicates: u64,
+    /// Events refused as late.
+    pub late: u64,
+    /// Events refused as invalid (by [`Engine::ingest`](super::Engine::ingest); decoding errors are the caller's).
+    pub invalid: u64,
+    /// Contacts created.
+    pub contacts_created: u64,
+    /// Contacts merged into another.
+    pub merges: u64,
+    /// Events whose identifiers hit a one-per-contact limit.
+    pub conflicts: u64,
+    /// Contacts removed by erase requests.
+    pub erased: u64,
+    /// Identity changes queued for another thread's writer section instead of waiting.
+    pub queued: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) late: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) contacts_created: AtomicU64,
+    pub(crate) merges: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+    pub(crate) erased: AtomicU64,
+    pub(crate) queued: AtomicU64,
+}
+
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    if n > 0 {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Memory held by the engine, measured from its structures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryReport {
+    /// Live contacts.
+    pub contacts: usize,
+    /// Known identifiers.
+    pub identifiers: usize,
+    /// Remembered event ids.
+    pub dedup_ids: usize,
+    /// Bytes of profile state (structs, their heap parts, shard slots).
+    pub state_bytes: usize,
+    /// Bytes of the identity index and records (approximate: map overhead estimated).
+    pub identity_bytes: usize,
+}
