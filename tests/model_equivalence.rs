@@ -5,33 +5,12 @@
 mod common;
 
 use common::gen::{steps, Step};
-use common::model::{Model, ModelConfig, Outcome};
+use common::model::{Model, Outcome};
 use proptest::prelude::*;
-use tropa::{Engine, IdLimits, IdType, IngestError, Ingested};
-
-const HOUR: i64 = 3_600_000;
+use tropa::{Engine, IngestError, Ingested};
 
 fn pair() -> (Engine, Model) {
-    let engine = Engine::builder()
-        .shards(3)
-        .queue_capacity(2)
-        .lateness_ms(HOUR)
-        .dedup_window_ms(2 * HOUR)
-        .timeline_len(4)
-        .dormancy_ms(30 * HOUR)
-        .post_purchase_ms(8 * HOUR)
-        .id_limits(IdLimits::default())
-        .build()
-        .unwrap();
-    let model = Model::new(ModelConfig {
-        lateness: HOUR,
-        dedup_window: 2 * HOUR,
-        limits: vec![(IdType::Customer, 1), (IdType::Loyalty, 1)],
-        timeline_len: 4,
-        dormancy: 30 * HOUR,
-        post_purchase: 8 * HOUR,
-    });
-    (engine, model)
+    common::engine_and_model(None)
 }
 
 fn outcome(r: Result<Ingested, IngestError>) -> Outcome {

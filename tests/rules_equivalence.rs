@@ -6,12 +6,10 @@
 mod common;
 
 use common::gen::{steps, Step};
-use common::model::{MSignal, Model, ModelConfig};
+use common::model::MSignal;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tropa::{Engine, IdLimits, IdType, Signal, SignalKind};
-
-const HOUR: i64 = 3_600_000;
+use tropa::{Signal, SignalKind};
 
 fn window() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["30m", "2h", "1d", "90m"])
@@ -202,30 +200,8 @@ fn engine_signal(s: Signal) -> MSignal {
 
 fn run(rules_text: &str, stream: &[Step]) -> Result<(), TestCaseError> {
     let plan = tropa::rules::compile(rules_text).unwrap_or_else(|e| panic!("{rules_text}\n{e}"));
-    let engine = Engine::builder()
-        .shards(3)
-        .queue_capacity(2)
-        .lateness_ms(HOUR)
-        .dedup_window_ms(2 * HOUR)
-        .timeline_len(4)
-        .dormancy_ms(30 * HOUR)
-        .post_purchase_ms(8 * HOUR)
-        .id_limits(IdLimits::default())
-        .rules(plan.clone())
-        .build()
-        .unwrap();
+    let (engine, mut model) = common::engine_and_model(Some(plan));
     let rx = engine.subscribe(1 << 20);
-    let mut model = Model::with_rules(
-        ModelConfig {
-            lateness: HOUR,
-            dedup_window: 2 * HOUR,
-            limits: vec![(IdType::Customer, 1), (IdType::Loyalty, 1)],
-            timeline_len: 4,
-            dormancy: 30 * HOUR,
-            post_purchase: 8 * HOUR,
-        },
-        plan,
-    );
     let mut got_signals = Vec::new();
     for (i, step) in stream.iter().enumerate() {
         match step {

@@ -3,3 +3,38 @@
 
 pub mod gen;
 pub mod model;
+
+use model::{Model, ModelConfig};
+use tropa::{Engine, IdLimits, IdType};
+
+const HOUR: i64 = 3_600_000;
+
+/// The engine and the model with the same small settings (short windows and bounds, so that
+/// generated streams cross them often), optionally with rules.
+pub fn engine_and_model(plan: Option<tropa::rules::Plan>) -> (Engine, Model) {
+    let mut builder = Engine::builder()
+        .shards(3)
+        .queue_capacity(2)
+        .lateness_ms(HOUR)
+        .dedup_window_ms(2 * HOUR)
+        .timeline_len(4)
+        .dormancy_ms(30 * HOUR)
+        .post_purchase_ms(8 * HOUR)
+        .id_limits(IdLimits::default());
+    if let Some(p) = &plan {
+        builder = builder.rules(p.clone());
+    }
+    let cfg = ModelConfig {
+        lateness: HOUR,
+        dedup_window: 2 * HOUR,
+        limits: vec![(IdType::Customer, 1), (IdType::Loyalty, 1)],
+        timeline_len: 4,
+        dormancy: 30 * HOUR,
+        post_purchase: 8 * HOUR,
+    };
+    let model = match plan {
+        Some(p) => Model::with_rules(cfg, p),
+        None => Model::new(cfg),
+    };
+    (builder.build().unwrap(), model)
+}
