@@ -1,5 +1,27 @@
 //! Queries over memberships: sizes, members, set algebra over segments and tags, and
 //! `explain`. Memberships are roaring bitmaps per shard; a query unions the shards' bitmaps.
+//!
+//! ```
+//! use tropa::{decode_line, Engine};
+//! let plan = tropa::rules::compile(r#"
+//! segment buyers   = purchases() >= 1
+//! segment big      = revenue() >= 100
+//! tag vip when revenue() >= 500
+//! "#).unwrap();
+//! let engine = Engine::builder().rules(plan).build().unwrap();
+//! for (who, amount) in [("a", 50), ("b", 150), ("c", 900)] {
+//!     let line = format!(r#"{{"ts":1000,"ids":{{"cookie":"{who}"}},"type":"purchase","order":"o-{who}","amount":{amount}}}"#);
+//!     engine.ingest(decode_line(&line).unwrap()).unwrap();
+//! }
+//! engine.flush();
+//! assert_eq!(engine.segment_size("buyers"), Some(3));
+//! assert_eq!(engine.audience("buyers and not big").unwrap().count(), 1);
+//! assert_eq!(engine.audience("big and tag(\"vip\")").unwrap().count(), 1);
+//! let a = engine.contact_of(&tropa::Identifier::parse_pair("cookie:a").unwrap()).unwrap();
+//! let why = engine.explain(a, "big").unwrap();
+//! assert!(!why.value);
+//! assert_eq!(why.comparisons[0].0, "revenue() >= 100  (50 >= 100)");
+//! ```
 
 use super::Engine;
 use crate::identity::ContactId;
