@@ -365,3 +365,54 @@ fn app_regular_near_the_store_and_walking_past() {
         ("exit:predicate".into(), "app_regular".into(), 7 * D + H)
     );
 }
+
+/// Events that leave a contact's next instant unchanged add no timer entries: one pending
+/// timer per contact, however busy it is.
+#[test]
+fn busy_contacts_keep_one_timer() {
+    let (engine, _rx) = engine("win_back.tropa");
+    let gus = r#"{"cookie":"c-gus"}"#;
+    ev(
+        &engine,
+        0,
+        gus,
+        r#""type":"purchase","order":"o-1","amount":10"#,
+    );
+    for i in 1..500 {
+        ev(&engine, i * 1000, gus, r#""type":"page_view""#);
+    }
+    engine.flush();
+    assert_eq!(engine.memory().timers, 1);
+}
+
+/// A slow subscriber with a tiny channel slows ingest down but misses nothing.
+#[test]
+fn slow_subscriber_gets_every_signal() {
+    let (engine, _unused) = engine("multi_brand.tropa");
+    let rx = engine.subscribe(2);
+    let reader = std::thread::spawn(move || {
+        let mut n = 0u64;
+        for _ in rx {
+            n += 1;
+            if n % 16 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        n
+    });
+    for i in 0..300i64 {
+        let who = format!(r#"{{"cookie":"c-{}"}}"#, i % 60);
+        let brand = ["shop-a", "shop-b", "shop-c"][(i % 3) as usize];
+        ev(
+            &engine,
+            i * H,
+            &who,
+            &format!(r#""brand":"{brand}","type":"page_view""#),
+        );
+    }
+    engine.advance_to(T0 + 400 * D);
+    let emitted = engine.signals_emitted();
+    drop(engine);
+    assert!(emitted > 100, "{emitted}");
+    assert_eq!(reader.join().unwrap(), emitted);
+}

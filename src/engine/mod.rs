@@ -323,8 +323,10 @@ impl Engine {
     /// Memory held by contacts, identity and de-duplication, measured from the structures.
     pub fn memory(&self) -> MemoryReport {
         let mut state_bytes = self.syms.heap_bytes();
+        let mut timers = 0;
         for s in self.shards.iter() {
             let st = s.state.lock();
+            timers += st.pending_timers();
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             state_bytes += st
                 .contacts()
@@ -343,6 +345,7 @@ impl Engine {
             contacts: self.identity.len(),
             identifiers: self.identity.identifiers(),
             dedup_ids: self.dedup.len(),
+            timers,
             state_bytes,
             identity_bytes: self.identity.heap_bytes(),
         }

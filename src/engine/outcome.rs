@@ -159,6 +159,9 @@ pub struct MemoryReport {
     pub identifiers: usize,
     /// Remembered event ids.
     pub dedup_ids: usize,
+    /// Timer entries waiting in the shards' heaps (at most one live entry per contact, plus
+    /// superseded ones until their instant passes).
+    pub timers: usize,
     /// Bytes of profile state (structs, their heap parts, shard slots).
     pub state_bytes: usize,
     /// Bytes of the identity index and records (approximate: map overhead estimated).

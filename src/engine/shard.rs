@@ -308,9 +308,10 @@ impl ShardState {
                 // (`count(page_view) == 0`) without any event feeding it.
                 let fresh = matches!(self.slot_mut(contact, cx.shards), Slot::Empty);
                 let c = self.live_mut(contact, cx);
+                let timer = c.eval.timer;
                 let changes = apply_event(c, &pending, now, fresh, cx);
                 let manual = manual_tag_syms(&pending.event, cx.syms);
-                self.after_eval(contact, now, changes, &manual, cx);
+                self.after_eval(contact, now, changes, &manual, timer, cx);
                 None
             }
             Op::Absorb {
@@ -341,8 +342,10 @@ impl ShardState {
                 let mut changes = Vec::new();
                 let mut merged_from = Vec::new();
                 let mut manual: Vec<Sym> = Vec::new();
+                let timer;
                 {
                     let c = self.live_mut(into, cx);
+                    timer = c.eval.timer;
                     for (names, other) in tail.carried {
                         let other = *other;
                         if let Some(p) = &other.state.prefs {
@@ -369,7 +372,7 @@ impl ShardState {
                         ev.evaluate(&mut c.eval, &c.state, c.identified, now, None, &mut changes);
                     }
                 }
-                self.after_eval(into, now, changes, &manual, cx);
+                self.after_eval(into, now, changes, &manual, timer, cx);
                 if cx.sink.wanted() && !merged_from.is_empty() {
                     let names = cx.identity.names(into);
                     for from in merged_from {
@@ -443,18 +446,21 @@ impl ShardState {
         }
     }
 
-    /// Bitmaps, timer and signals after an evaluation of `c` at `at`.
+    /// Bitmaps, timer and signals after an evaluation of `c` at `at`. `before` is the timer
+    /// the contact had: the heap already holds an entry for it, so only a new instant is pushed
+    /// (otherwise every event would add an entry until its instant passed).
     fn after_eval(
         &mut self,
         c: ContactId,
         at: Ts,
         changes: Vec<Change>,
         manual: &[Sym],
+        before: Option<Ts>,
         cx: &ApplyCx<'_>,
     ) {
         let shards = cx.shards;
         if let Some(Slot::Live(contact)) = self.slots.get(slot_index(c, shards)) {
-            if let Some(t) = contact.eval.timer {
+            if let Some(t) = contact.eval.timer.filter(|t| Some(*t) != before) {
                 self.timers.push(Reverse((t, c.0)));
             }
             for sym in manual {
