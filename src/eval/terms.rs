@@ -40,10 +40,7 @@ impl TermState {
     /// event at or before it is already out and is not kept.
     pub(crate) fn add(&mut self, ts: i64, value: i128, k: usize, horizon: Option<i64>) {
         if horizon.is_some_and(|h| ts <= h) {
-            if let TermState::Counter(_) | TermState::Total(_) | TermState::Latest(_) = self {
-            } else {
-                return;
-            }
+            return;
         }
         match self {
             TermState::None => {}

@@ -90,28 +90,13 @@ fn seconds(ms: &Option<i64>) -> Val {
 
 /// A field of an event, as rules see it (durations in seconds; null when absent).
 pub(crate) fn field(ev: &Event, f: &Field) -> Val {
-    match f {
+    let name = match f {
         Field::Channel => return Val::Str(ev.channel.as_str().to_owned()),
         Field::Brand => return Val::Str(ev.brand.to_string()),
-        Field::Prop(p) => {
-            return match &ev.payload {
-                Payload::Custom { props, .. } => props
-                    .iter()
-                    .find(|(k, _)| &**k == p.as_str())
-                    .map_or(Val::Null, |(_, v)| match v {
-                        Value::Bool(b) => Val::Bool(*b),
-                        Value::Num(n) => Val::Num(*n),
-                        Value::Str(s) => Val::Str(s.to_string()),
-                    }),
-                _ => Val::Null,
-            }
-        }
-        Field::Named(_) => {}
-    }
-    let Field::Named(name) = f else {
-        unreachable!()
+        Field::Prop(p) => return prop(ev, p),
+        Field::Named(name) => *name,
     };
-    match (&ev.payload, *name) {
+    match (&ev.payload, name) {
         (Payload::PageView { url, .. }, "url") => text(url),
         (Payload::PageView { category, .. }, "category") => text(category),
         (Payload::ProductView { product, .. }, "product")
@@ -146,6 +131,20 @@ pub(crate) fn field(ev: &Event, f: &Field) -> Val {
         (Payload::Custom { name, .. }, "name") => Val::Str(name.to_string()),
         _ => Val::Null,
     }
+}
+
+fn prop(ev: &Event, p: &str) -> Val {
+    let Payload::Custom { props, .. } = &ev.payload else {
+        return Val::Null;
+    };
+    props
+        .iter()
+        .find(|(k, _)| &**k == p)
+        .map_or(Val::Null, |(_, v)| match v {
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Num(n) => Val::Num(*n),
+            Value::Str(s) => Val::Str(s.to_string()),
+        })
 }
 
 /// A field as exact millionths, for sums (`None` when absent or not a number). Money and

@@ -89,16 +89,25 @@ pub(crate) fn compile(
         }
     }
     // References to segments must name a defined segment.
-    for (i, t) in c.terms.clone().iter().enumerate() {
-        if let TermKind::Segment(s) = &t.kind {
-            if !partial && !defined.contains_key(&(PredicateKind::Segment, s.as_str())) {
-                let span = c.first_use_span(&compiled, TermId(i as u32), &preds);
-                c.error(
-                    span,
-                    format!("segment(\"{s}\") names no segment defined in this file"),
-                );
+    let undefined: Vec<(usize, String)> = c
+        .terms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match &t.kind {
+            TermKind::Segment(s)
+                if !defined.contains_key(&(PredicateKind::Segment, s.as_str())) =>
+            {
+                Some((i, s.clone()))
             }
-        }
+            _ => None,
+        })
+        .collect();
+    for (i, s) in undefined.into_iter().filter(|_| !partial) {
+        let span = c.first_use_span(&compiled, TermId(i as u32), &preds);
+        c.error(
+            span,
+            format!("segment(\"{s}\") names no segment defined in this file"),
+        );
     }
     let order = c.order(&compiled);
     if !c.errors.is_empty() {
