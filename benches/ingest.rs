@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{contacts, Rng, BATCH, START};
+use common::{contacts, ingest_all, Rng, BATCH, START};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -94,23 +94,20 @@ fn touchpoint(rng: &mut Rng, c: u64, ts: i64) -> Event {
 fn populated(n: u64) -> Engine {
     let engine = Engine::builder().build().unwrap();
     let before = LIVE.load(Ordering::Relaxed);
-    let mut batch = Vec::with_capacity(BATCH);
-    for c in 0..n {
-        let mut e = Event::new(START + c as i64, Payload::Identify)
-            .with_id(IdType::Cookie, &format!("c-{c}"))
-            .unwrap();
-        if c % 3 == 0 {
-            e = e
-                .with_id(IdType::Email, &format!("u{c}@example.com"))
+    ingest_all(
+        &engine,
+        (0..n).map(|c| {
+            let mut e = Event::new(START + c as i64, Payload::Identify)
+                .with_id(IdType::Cookie, &format!("c-{c}"))
                 .unwrap();
-        }
-        batch.push(e);
-        if batch.len() == BATCH {
-            engine.ingest_batch(batch.drain(..));
-        }
-    }
-    engine.ingest_batch(batch.drain(..));
-    engine.flush();
+            if c % 3 == 0 {
+                e = e
+                    .with_id(IdType::Email, &format!("u{c}@example.com"))
+                    .unwrap();
+            }
+            e
+        }),
+    );
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     let m = engine.memory();
     eprintln!(

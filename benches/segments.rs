@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{contacts, Rng, BATCH, START};
+use common::{contacts, ingest_all, Rng, BATCH, START};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
@@ -90,15 +90,10 @@ fn populated(n: u64, segments: usize) -> Engine {
     }
     let engine = b.build().unwrap();
     let mut rng = Rng(7);
-    let mut batch = Vec::with_capacity(BATCH);
-    for c in 0..n {
-        batch.push(event(&mut rng, c, START + (c as i64 % 1000)));
-        if batch.len() == BATCH {
-            engine.ingest_batch(batch.drain(..));
-        }
-    }
-    engine.ingest_batch(batch.drain(..));
-    engine.flush();
+    ingest_all(
+        &engine,
+        (0..n).map(|c| event(&mut rng, c, START + (c as i64 % 1000))),
+    );
     engine
 }
 
@@ -148,26 +143,22 @@ fn bench(c: &mut Criterion) {
         )
         .build()
         .unwrap();
-    let mut batch = Vec::with_capacity(BATCH);
-    for c in 0..n {
-        let e = Event::new(
-            START + (c as i64 % HOUR),
-            Payload::CartAdd {
-                product: "p-1".into(),
-                qty: 1,
-                price: None,
-                category: None,
-            },
-        )
-        .with_id(IdType::Cookie, &format!("c-{c}"))
-        .unwrap();
-        batch.push(e);
-        if batch.len() == BATCH {
-            engine.ingest_batch(batch.drain(..));
-        }
-    }
-    engine.ingest_batch(batch.drain(..));
-    engine.flush();
+    ingest_all(
+        &engine,
+        (0..n).map(|c| {
+            Event::new(
+                START + (c as i64 % HOUR),
+                Payload::CartAdd {
+                    product: "p-1".into(),
+                    qty: 1,
+                    price: None,
+                    category: None,
+                },
+            )
+            .with_id(IdType::Cookie, &format!("c-{c}"))
+            .unwrap()
+        }),
+    );
     let started = Instant::now();
     engine.advance_to(START + 25 * HOUR);
     let took = started.elapsed();

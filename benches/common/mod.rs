@@ -24,3 +24,16 @@ impl Rng {
         self.0
     }
 }
+
+/// Ingests a stream in batches of [`BATCH`], then waits until all of it is applied.
+pub(crate) fn ingest_all(engine: &tropa::Engine, events: impl Iterator<Item = tropa::Event>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    for e in events {
+        batch.push(e);
+        if batch.len() == BATCH {
+            engine.ingest_batch(batch.drain(..));
+        }
+    }
+    engine.ingest_batch(batch.drain(..));
+    engine.flush();
+}
