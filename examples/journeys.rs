@@ -22,6 +22,10 @@ const SHOWN: [(&str, &str); 9] = [
     ("sale_audience", "sale_aud"),
 ];
 
+/// The segment added half way through the run.
+const WINDOW_SHOPPERS: &str =
+    "segment window_shoppers = count(product_view, 14d) >= 3 and purchases(30d) == 0";
+
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
         .nth(i)
@@ -37,8 +41,8 @@ fn main() {
         brands: 3,
     };
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules/shop.tropa");
-    let plan = tropa::rules::compile(&std::fs::read_to_string(rules).expect("rules file"))
-        .expect("the shop rules compile");
+    let shop_rules = std::fs::read_to_string(rules).expect("rules file");
+    let plan = tropa::rules::compile(&shop_rules).expect("the shop rules compile");
     println!(
         "tropa: replaying {} days of touchpoints from {} people across {} brands\nrules: examples/rules/shop.tropa ({})\n",
         cfg.days,
@@ -107,12 +111,34 @@ fn main() {
         println!(" | {:>7} {:>6}", per_day.0, per_day.1);
         *per_day = (0, 0);
     };
+    // Half way through, marketing adds a segment to the running engine: it is backfilled from
+    // each contact's timeline and kept up to date from then on.
+    let change_at = START + i64::from(cfg.days / 2) * DAY;
+    let mut changed = false;
     for line in Simulation::new(cfg) {
         let event = decode_line(&line).expect("the simulator writes valid events");
         while event.ts >= day_end {
             report_day(&engine, day_end, events, &mut per_day, &mut history);
             events = 0;
             day_end += DAY;
+        }
+        if !changed && event.ts >= change_at {
+            changed = true;
+            let t = Instant::now();
+            let change = engine.load_rules(
+                tropa::rules::compile(&format!("{shop_rules}\n{WINDOW_SHOPPERS}"))
+                    .expect("the extra rule compiles"),
+            );
+            println!(
+                "{:>10} rules changed while running: added {:?}, {} kept, {} term(s) backfilled for {} contacts in {:.1} ms; `window_shoppers` has {} members",
+                "",
+                change.added,
+                change.kept.len(),
+                change.rebuilt,
+                change.contacts,
+                t.elapsed().as_secs_f64() * 1e3,
+                engine.segment_size("window_shoppers").unwrap_or(0)
+            );
         }
         events += 1;
         total += 1;
@@ -166,6 +192,11 @@ fn main() {
     let audience = engine
         .audience("multi_brand and not going_quiet and tag(\"bargain_hunter\")")
         .expect("a valid audience");
+    println!(
+        "`window_shoppers` (added on day {}): {} members",
+        cfg.days / 2 + 1,
+        engine.segment_size("window_shoppers").unwrap_or(0)
+    );
     println!(
         "\n{tagged} bargain hunters (sticky tag); audience `multi_brand and not going_quiet and tag(\"bargain_hunter\")`: {} contacts",
         audience.total()

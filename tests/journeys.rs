@@ -1,6 +1,8 @@
 //! Hand-written streams with known outcomes, one per journey in `examples/rules/`.
 
-use tropa::{decode_line, Engine, Identifier, Signal, SignalKind};
+mod common;
+
+use tropa::{decode_line, Engine, Identifier, Signal};
 
 const H: i64 = 3_600_000;
 const D: i64 = 24 * H;
@@ -33,15 +35,7 @@ fn ev(engine: &Engine, at: i64, ids: &str, rest: &str) {
 fn signals(rx: &crossbeam::channel::Receiver<Signal>) -> Vec<(String, String, i64)> {
     rx.try_iter()
         .map(|s| {
-            let (kind, name) = match s.kind {
-                SignalKind::Enter { segment } => ("enter".to_string(), segment),
-                SignalKind::Exit { segment, reason } => {
-                    (format!("exit:{}", reason.as_str()), segment)
-                }
-                SignalKind::Tagged { tag } => ("tagged".to_string(), tag),
-                SignalKind::Merged { from } => ("merged".to_string(), from),
-                other => panic!("{other:?}"),
-            };
+            let (kind, name) = common::describe(s.kind);
             (kind, name, s.at - T0)
         })
         .collect()

@@ -9,7 +9,7 @@ use common::gen::{steps, Step};
 use common::model::MSignal;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tropa::{Signal, SignalKind};
+use tropa::Signal;
 
 fn window() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["30m", "2h", "1d", "90m"])
@@ -188,22 +188,34 @@ fn by_contact(signals: Vec<MSignal>) -> BTreeMap<String, Vec<(i64, String, Strin
 }
 
 fn engine_signal(s: Signal) -> MSignal {
-    let (k, n) = match s.kind {
-        SignalKind::Enter { segment } => ("enter".to_string(), segment),
-        SignalKind::Exit { segment, reason } => (format!("exit:{}", reason.as_str()), segment),
-        SignalKind::Tagged { tag } => ("tagged".to_string(), tag),
-        SignalKind::Merged { from } => ("merged".to_string(), from),
-        other => panic!("{other:?}"),
-    };
+    let (k, n) = common::describe(s.kind);
     (s.contact, k, n, s.at)
 }
 
+fn compile(text: &str) -> tropa::rules::Plan {
+    tropa::rules::compile(text).unwrap_or_else(|e| panic!("{text}\n{e}"))
+}
+
 fn run(rules_text: &str, stream: &[Step]) -> Result<(), TestCaseError> {
-    let plan = tropa::rules::compile(rules_text).unwrap_or_else(|e| panic!("{rules_text}\n{e}"));
-    let (engine, mut model) = common::engine_and_model(Some(plan));
+    run_with_reloads(rules_text, stream, &[])
+}
+
+/// Runs `stream`, loading the rules of `reloads[k].1` into both before step `reloads[k].0`.
+fn run_with_reloads(
+    rules_text: &str,
+    stream: &[Step],
+    reloads: &[(usize, String)],
+) -> Result<(), TestCaseError> {
+    let (engine, mut model) = common::engine_and_model(Some(compile(rules_text)));
     let rx = engine.subscribe(1 << 20);
     let mut got_signals = Vec::new();
+    let mut rules_text = rules_text.to_string();
     for (i, step) in stream.iter().enumerate() {
+        for (_, text) in reloads.iter().filter(|(at, _)| *at == i) {
+            engine.load_rules(compile(text));
+            model.load_rules(compile(text));
+            rules_text = format!("{rules_text}--- reloaded before step {i} ---\n{text}");
+        }
         match step {
             Step::Ingest(e) => {
                 model.ingest(e);
@@ -221,15 +233,70 @@ fn run(rules_text: &str, stream: &[Step]) -> Result<(), TestCaseError> {
         let want = model.profiles();
         prop_assert_eq!(got.len(), want.len(), "contacts after step {}", i);
         for (g, w) in got.iter().zip(&want) {
-            prop_assert_eq!(g, w, "after step {}\nrules:\n{}", i, rules_text);
+            prop_assert_eq!(g, w, "after step {}\nrules:\n{}", i, &rules_text);
         }
         let (g, w) = (
             by_contact(got_signals.clone()),
             by_contact(model.signals.clone()),
         );
-        prop_assert_eq!(g, w, "signals after step {}\nrules:\n{}", i, rules_text);
+        prop_assert_eq!(g, w, "signals after step {}\nrules:\n{}", i, &rules_text);
     }
     Ok(())
+}
+
+/// The statement defining each name (`s0`, `rtag`, …) and the score lines of a rules text.
+fn statements(text: &str) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut named = BTreeMap::new();
+    let mut scores = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"score") => scores.push(line.to_string()),
+            Some(_) => {
+                named.insert(words[1].to_string(), line.to_string());
+            }
+            None => {}
+        }
+    }
+    (named, scores)
+}
+
+/// New rules for a running engine, from the old rules `a` and other rules `b`: `b` itself,
+/// a mix of both (shared terms, redefined and dropped segments), `a` again, or nothing.
+fn next_rules(a: &str, b: &str, how: u8, pick: &[bool]) -> String {
+    match how {
+        0 => b.to_string(),
+        1 => {
+            let (na, sa) = statements(a);
+            let (nb, sb) = statements(b);
+            let mut names: Vec<&String> = na.keys().chain(nb.keys()).collect();
+            names.sort();
+            names.dedup();
+            let mut out = String::new();
+            // Keep s0 so that the segments reading it still compile.
+            for (k, name) in names.into_iter().enumerate() {
+                let choice = pick.get(k).copied().unwrap_or(true);
+                let line = match (na.get(name), nb.get(name)) {
+                    (Some(x), Some(y)) => Some(if choice { x } else { y }),
+                    (Some(x), None) | (None, Some(x)) => (choice || name == "s0").then_some(x),
+                    (None, None) => None,
+                };
+                if let Some(line) = line {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            for (k, line) in sa.iter().chain(&sb).enumerate() {
+                if pick.get(k + 4).copied().unwrap_or(false) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            out
+        }
+        2 => a.to_string(),
+        _ => String::new(),
+    }
 }
 
 proptest! {
@@ -238,5 +305,29 @@ proptest! {
     #[test]
     fn engine_with_rules_equals_model(rules_text in rules(), stream in steps(50)) {
         run(&rules_text, &stream)?;
+    }
+
+    /// Rules replaced while the engine runs: carried state, backfill from the timeline,
+    /// `rule_removed` exits and fresh evaluations agree with the model.
+    #[test]
+    fn rules_replaced_while_running_equal_model(
+        a in rules(),
+        b in rules(),
+        stream in steps(40),
+        changes in prop::collection::vec((0..40usize, 0..4u8, prop::collection::vec(any::<bool>(), 12)), 1..3),
+    ) {
+        let mut current = a.clone();
+        let mut reloads = Vec::new();
+        let mut changes = changes;
+        changes.sort_by_key(|c| c.0);
+        for (at, how, pick) in changes {
+            let next = next_rules(&current, &b, how, &pick);
+            if tropa::rules::compile(&next).is_err() {
+                continue; // a mix that reads a segment it dropped
+            }
+            reloads.push((at, next.clone()));
+            current = next;
+        }
+        run_with_reloads(&a, &stream, &reloads)?;
     }
 }

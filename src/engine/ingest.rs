@@ -2,7 +2,7 @@
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::bump;
-use super::shard::{MergeTail, Op, Pending};
+use super::shard::{ApplyCx, MergeTail, Op, Pending};
 use super::{Engine, IngestError, Ingested};
 use crate::event::{Event, Identifier, Payload, Ts};
 use crate::identity::{ContactId, Resolution, Writer};
@@ -319,7 +319,7 @@ impl Engine {
     /// Returns whether this thread drained anything.
     pub(super) fn pump(&self, i: usize) -> bool {
         fence(Ordering::SeqCst);
-        let cx = self.cx();
+        let base = self.cx();
         let mut drained = false;
         let mut pending: SmallVec<[usize; 4]> = SmallVec::new();
         pending.push(i);
@@ -330,6 +330,12 @@ impl Engine {
                     break;
                 };
                 drained = true;
+                // The shard's own handle: cloning it touches no count shared with other shards.
+                let ev = st.eval.clone();
+                let cx = ApplyCx {
+                    eval: ev.as_deref(),
+                    ..base
+                };
                 while let Some(op) = shard.next_op() {
                     if let Some(fwd) = st.apply(op, &cx) {
                         let j = self.shard_of(fwd.target());

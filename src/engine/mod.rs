@@ -37,6 +37,7 @@ mod ingest;
 mod jsonl;
 mod outcome;
 mod query;
+mod reload;
 mod shard;
 mod signal;
 
@@ -48,10 +49,12 @@ use crate::rules::PredicateKind;
 use crate::state::{Profile, ProfileIdentity, ViewContext};
 use crossbeam::queue::SegQueue;
 use dedup::Dedup;
+use parking_lot::RwLock;
 use shard::{ApplyCx, Shard};
 use signal::Sink;
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub(crate) use config::Config;
 pub use config::{ConfigError, EngineBuilder};
@@ -60,6 +63,7 @@ pub use jsonl::JsonlReport;
 use outcome::Counters;
 pub use outcome::{IngestError, IngestLineError, Ingested, MemoryReport, Stats};
 pub use query::{AudienceError, Explanation, Members};
+pub use reload::RulesLoaded;
 pub use signal::{ExitReason, Signal, SignalKind};
 
 const NOT_STARTED: i64 = i64::MIN;
@@ -92,7 +96,11 @@ pub struct Engine {
     syms: Interner,
     shards: Box<[Shard]>,
     counters: Counters,
-    eval: Option<Evaluator>,
+    /// The rules in force, for queries. Each shard holds its own handle to the same
+    /// evaluator (so the hot path touches no shared reference count); both are replaced
+    /// together by [`Engine::load_rules`], under this lock and every shard's.
+    rules: RwLock<Option<Arc<Evaluator>>>,
+    has_rules: AtomicBool,
     sink: Sink,
     /// Identity changes queued for the thread holding the identity writer section.
     id_jobs: SegQueue<IdJob>,
@@ -111,6 +119,7 @@ impl Engine {
             .take()
             .map(|plan| Evaluator::new(plan, &syms, cfg.state.stage));
         let predicates = eval.as_ref().map_or(0, |e| e.plan.predicates.len());
+        let shard_eval = || eval.as_ref().map(|e| Arc::new(e.clone()));
         Engine {
             now: AtomicI64::new(NOT_STARTED),
             seq: AtomicU64::new(0),
@@ -118,10 +127,11 @@ impl Engine {
             identity: Identity::new(cfg.id_limits.clone()),
             syms,
             shards: (0..cfg.shards)
-                .map(|_| Shard::new(cfg.queue_capacity, predicates))
+                .map(|_| Shard::new(cfg.queue_capacity, predicates, shard_eval()))
                 .collect(),
             counters: Counters::default(),
-            eval,
+            has_rules: AtomicBool::new(eval.is_some()),
+            rules: RwLock::new(eval.map(Arc::new)),
             sink: Sink::default(),
             id_jobs: SegQueue::new(),
             cfg,
@@ -134,7 +144,7 @@ impl Engine {
             cfg: &self.cfg.state,
             dedup: &self.dedup,
             identity: &self.identity,
-            eval: self.eval.as_ref(),
+            eval: None,
             sink: &self.sink,
             shards: self.shards.len(),
         }
@@ -165,7 +175,7 @@ impl Engine {
     /// by [`Engine::flush`], everything due has fired when it returns.
     pub fn advance_to(&self, t: Ts) {
         self.now.fetch_max(t, Ordering::AcqRel);
-        if self.eval.is_none() {
+        if !self.has_rules.load(Ordering::Acquire) {
             return;
         }
         for i in 0..self.shards.len() {
@@ -217,7 +227,7 @@ impl Engine {
     /// at quiet points (before queries that must be exact, at shutdown), not on a clock tick —
     /// that is what [`Engine::advance_to`] is for.
     pub fn flush(&self) {
-        if let (Some(now), Some(_)) = (self.now(), &self.eval) {
+        if let (Some(now), true) = (self.now(), self.has_rules.load(Ordering::Acquire)) {
             for s in self.shards.iter() {
                 s.due.fetch_max(now, Ordering::AcqRel);
             }
@@ -292,7 +302,7 @@ impl Engine {
             },
             &cx,
         );
-        if let Some(ev) = &self.eval {
+        if let Some(ev) = &st.eval {
             p.score = ev.score(&contact.eval);
             for (i, pred) in ev.plan.predicates.iter().enumerate() {
                 if contact.eval.held[i] {

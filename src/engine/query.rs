@@ -125,16 +125,20 @@ impl fmt::Display for Explanation {
     }
 }
 
-impl Engine {
-    fn predicate(&self, kind: PredicateKind, name: &str) -> Option<usize> {
-        self.eval
-            .as_ref()?
-            .plan
-            .predicates
-            .iter()
-            .position(|p| p.kind == kind && p.name == name)
-    }
+/// The rules in force while a query runs: held for its whole length, so that
+/// [`Engine::load_rules`] cannot renumber the predicates under it.
+type Rules<'a> = parking_lot::RwLockReadGuard<'a, Option<std::sync::Arc<crate::eval::Evaluator>>>;
 
+fn predicate(rules: &Rules<'_>, kind: PredicateKind, name: &str) -> Option<usize> {
+    rules
+        .as_ref()?
+        .plan
+        .predicates
+        .iter()
+        .position(|p| p.kind == kind && p.name == name)
+}
+
+impl Engine {
     fn union(
         &self,
         f: impl Fn(&super::shard::ShardState) -> Option<&RoaringBitmap>,
@@ -151,35 +155,37 @@ impl Engine {
 
     /// Names of the loaded segments, in dependency order.
     pub fn segment_names(&self) -> Vec<String> {
-        self.eval.as_ref().map_or(Vec::new(), |e| {
+        self.rules.read().as_ref().map_or(Vec::new(), |e| {
             e.plan.segments().map(|p| p.name.clone()).collect()
         })
     }
 
     /// How many contacts are in a segment; `None` for an unknown segment.
     pub fn segment_size(&self, segment: &str) -> Option<u64> {
-        let i = self.predicate(PredicateKind::Segment, segment)?;
+        let rules = self.rules.read();
+        let i = predicate(&rules, PredicateKind::Segment, segment)?;
         Some(
             self.shards
                 .iter()
-                .map(|s| s.state.lock().bitmaps[i].len())
+                .map(|s| s.state.lock().bitmaps.get(i).map_or(0, RoaringBitmap::len))
                 .sum(),
         )
     }
 
     /// A segment's members in ascending id order; `None` for an unknown segment.
     pub fn members(&self, segment: &str) -> Option<Members> {
-        let i = self.predicate(PredicateKind::Segment, segment)?;
+        let rules = self.rules.read();
+        let i = predicate(&rules, PredicateKind::Segment, segment)?;
         Some(Members::new(self.union(|st| st.bitmaps.get(i))))
     }
 
     /// The contacts holding a tag: a rule tag, or a manual tag whose latest event added it.
     pub fn tagged(&self, tag: &str) -> Members {
-        Members::new(self.tag_bitmap(tag))
+        Members::new(self.tag_bitmap(&self.rules.read(), tag))
     }
 
-    fn tag_bitmap(&self, tag: &str) -> RoaringBitmap {
-        let mut b = match self.predicate(PredicateKind::Tag, tag) {
+    fn tag_bitmap(&self, rules: &Rules<'_>, tag: &str) -> RoaringBitmap {
+        let mut b = match predicate(rules, PredicateKind::Tag, tag) {
             Some(i) => self.union(|st| st.bitmaps.get(i)),
             None => RoaringBitmap::new(),
         };
@@ -193,14 +199,13 @@ impl Engine {
     /// `vip and not dormant and tag("bargain_hunter")`, with bitmap operations.
     pub fn audience(&self, expr: &str) -> Result<Members, AudienceError> {
         let e = crate::rules::parse_expression(expr).map_err(AudienceError::Syntax)?;
-        Ok(Members::new(self.audience_of(&e)?))
+        Ok(Members::new(self.audience_of(&self.rules.read(), &e)?))
     }
 
-    fn audience_of(&self, e: &Expr) -> Result<RoaringBitmap, AudienceError> {
+    fn audience_of(&self, rules: &Rules<'_>, e: &Expr) -> Result<RoaringBitmap, AudienceError> {
         match &e.kind {
             ExprKind::Name(n) => {
-                let i = self
-                    .predicate(PredicateKind::Segment, n)
+                let i = predicate(rules, PredicateKind::Segment, n)
                     .ok_or_else(|| AudienceError::UnknownSegment(n.clone()))?;
                 Ok(self.union(|st| st.bitmaps.get(i)))
             }
@@ -215,16 +220,19 @@ impl Engine {
                     )));
                 };
                 if name == "tag" {
-                    return Ok(self.tag_bitmap(s));
+                    return Ok(self.tag_bitmap(rules, s));
                 }
-                let i = self
-                    .predicate(PredicateKind::Segment, s)
+                let i = predicate(rules, PredicateKind::Segment, s)
                     .ok_or_else(|| AudienceError::UnknownSegment(s.clone()))?;
                 Ok(self.union(|st| st.bitmaps.get(i)))
             }
-            ExprKind::Binary(BinOp::And, a, b) => Ok(self.audience_of(a)? & self.audience_of(b)?),
-            ExprKind::Binary(BinOp::Or, a, b) => Ok(self.audience_of(a)? | self.audience_of(b)?),
-            ExprKind::Not(a) => Ok(self.union(|st| Some(&st.live)) - self.audience_of(a)?),
+            ExprKind::Binary(BinOp::And, a, b) => {
+                Ok(self.audience_of(rules, a)? & self.audience_of(rules, b)?)
+            }
+            ExprKind::Binary(BinOp::Or, a, b) => {
+                Ok(self.audience_of(rules, a)? | self.audience_of(rules, b)?)
+            }
+            ExprKind::Not(a) => Ok(self.union(|st| Some(&st.live)) - self.audience_of(rules, a)?),
             other => Err(AudienceError::Unsupported(
                 format!("{other:?}").chars().take(40).collect(),
             )),
@@ -250,10 +258,11 @@ impl Engine {
     /// Why contact `c` is or is not in `segment` at engine time: every term's value and every
     /// comparison's outcome. `None` for an unknown contact or segment.
     pub fn explain(&self, c: ContactId, segment: &str) -> Option<Explanation> {
-        let ev = self.eval.as_ref()?;
-        let i = self.predicate(PredicateKind::Segment, segment)?;
+        let rules = self.rules.read();
+        let i = predicate(&rules, PredicateKind::Segment, segment)?;
         let now = self.now().unwrap_or(0);
         let st = self.shards[self.shard_of(c)].state.lock();
+        let ev = st.eval.as_ref()?;
         let contact = st.get(c, self.shards.len())?;
         let (value, terms, comparisons) =
             ev.explain(i, &contact.eval, &contact.state, contact.identified, now);

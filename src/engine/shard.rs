@@ -37,7 +37,7 @@
 
 use crate::engine::dedup::Dedup;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
-use crate::eval::{Change, EvalState, Evaluator};
+use crate::eval::{Carry, Change, EvalState, Evaluator};
 use crate::event::{Event, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
 use crate::intern::{Interner, Sym};
@@ -49,6 +49,7 @@ use roaring::RoaringBitmap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// One contact as its shard holds it.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +164,7 @@ pub(crate) enum Slot {
 }
 
 /// What the shard needs from the engine to apply operations.
+#[derive(Clone, Copy)]
 pub(crate) struct ApplyCx<'a> {
     pub(crate) syms: &'a Interner,
     pub(crate) cfg: &'a StateConfig,
@@ -175,6 +177,8 @@ pub(crate) struct ApplyCx<'a> {
 
 #[derive(Default)]
 pub(crate) struct ShardState {
+    /// The rules in force: this shard's own handle (see `Engine::load_rules`).
+    pub(crate) eval: Option<Arc<Evaluator>>,
     slots: Vec<Slot>,
     timers: BinaryHeap<Reverse<(Ts, u32)>>,
     /// Per predicate of the plan: its members (segments) or holders (rule tags).
@@ -191,8 +195,9 @@ fn slot_index(c: ContactId, shards: usize) -> usize {
 }
 
 impl ShardState {
-    pub(crate) fn new(predicates: usize) -> ShardState {
+    pub(crate) fn new(predicates: usize, eval: Option<Arc<Evaluator>>) -> ShardState {
         ShardState {
+            eval,
             bitmaps: vec![RoaringBitmap::new(); predicates],
             ..ShardState::default()
         }
@@ -259,6 +264,86 @@ impl ShardState {
             self.publish(id, t, &changes, None, cx);
             changes.clear();
             self.changes = changes;
+        }
+    }
+
+    /// Moves every contact of this shard (index `index`) to new rules at engine time `now`.
+    /// The caller holds every shard and has fired this shard's timers up to `now` under the
+    /// old rules. Members of removed segments leave them (`rule_removed`); every contact is
+    /// then evaluated in full under the new rules, so new and changed segments are entered or
+    /// left at `now`. The old rules' states and bitmaps are dropped.
+    pub(crate) fn reload(
+        &mut self,
+        index: usize,
+        new: Arc<Evaluator>,
+        carry: &Carry,
+        now: Option<Ts>,
+        cx: &ApplyCx<'_>,
+    ) {
+        let old = self.eval.take();
+        let mut bitmaps: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); new.plan.predicates.len()];
+        let mut timers = Vec::new();
+        let mut changes = Vec::new();
+        let mut exits = Vec::new();
+        let mut touched = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Slot::Live(contact) = slot else {
+                continue;
+            };
+            let id = ContactId((i * cx.shards + index) as u32);
+            if let Some(o) = &old {
+                for &r in &carry.removed {
+                    if contact.eval.held[r] {
+                        exits.push((id, o.plan.predicates[r].name.clone()));
+                    }
+                }
+            }
+            let tau = now.unwrap_or(Ts::MIN);
+            let empty = EvalState::default();
+            let before = if old.is_some() { &contact.eval } else { &empty };
+            contact.eval = new.convert(carry, before, &contact.state, cx.syms, tau);
+            let from = changes.len();
+            new.evaluate(
+                &mut contact.eval,
+                &contact.state,
+                contact.identified,
+                tau,
+                None,
+                &mut changes,
+            );
+            for (p, held) in contact.eval.held.iter().enumerate() {
+                if *held {
+                    bitmaps[p].insert(id.0);
+                }
+            }
+            if let Some(t) = contact.eval.timer {
+                timers.push(Reverse((t, id.0)));
+            }
+            if changes.len() > from {
+                touched.push((id, from..changes.len()));
+            }
+        }
+        self.bitmaps = bitmaps;
+        self.timers = BinaryHeap::from(timers);
+        self.eval = Some(new);
+        let at = now.unwrap_or(Ts::MIN);
+        if cx.sink.wanted() {
+            for (id, segment) in exits {
+                let names = cx.identity.names(id);
+                cx.sink.emit(Signal {
+                    kind: SignalKind::Exit {
+                        segment,
+                        reason: ExitReason::RuleRemoved,
+                    },
+                    contact: names.key,
+                    primary: names.primary,
+                    id,
+                    at,
+                });
+            }
+        }
+        for (id, range) in touched {
+            self.signal(id, at, &changes[range], None, cx);
         }
     }
 
@@ -488,9 +573,6 @@ impl ShardState {
         if changes.is_empty() {
             return;
         }
-        let Some(ev) = cx.eval else {
-            return;
-        };
         for ch in changes {
             match *ch {
                 Change::Segment(i, true) | Change::Tagged(i) => {
@@ -501,7 +583,22 @@ impl ShardState {
                 }
             }
         }
-        if !cx.sink.wanted() {
+        self.signal(c, at, changes, names, cx);
+    }
+
+    /// Emits the signals of changes already recorded in the bitmaps.
+    fn signal(
+        &self,
+        c: ContactId,
+        at: Ts,
+        changes: &[Change],
+        names: Option<&Names>,
+        cx: &ApplyCx<'_>,
+    ) {
+        let Some(ev) = cx.eval else {
+            return;
+        };
+        if changes.is_empty() || !cx.sink.wanted() {
             return;
         }
         let looked_up;
@@ -617,11 +714,11 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(capacity: usize, predicates: usize) -> Shard {
+    pub(crate) fn new(capacity: usize, predicates: usize, eval: Option<Arc<Evaluator>>) -> Shard {
         Shard {
             queue: ArrayQueue::new(capacity),
             inbox: SegQueue::new(),
-            state: Mutex::new(ShardState::new(predicates)),
+            state: Mutex::new(ShardState::new(predicates, eval)),
             due: AtomicI64::new(Ts::MIN),
             fired: AtomicI64::new(Ts::MIN),
         }

@@ -51,7 +51,7 @@ struct TermInfo {
 }
 
 /// A plan made ready to run against one engine's interned names.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Evaluator {
     pub(crate) plan: Plan,
     info: Vec<TermInfo>,
@@ -75,6 +75,39 @@ pub(crate) struct EvalState {
     pub(crate) held: Vec<bool>,
     /// The next instant a timer should bring this contact back.
     pub(crate) timer: Option<i64>,
+}
+
+/// How one contact's evaluation state moves from old rules to new ones. A term keeps its
+/// state when the old rules had the same term with the same state need; a score rule when the
+/// old rules had the same rule and a `score_gain` horizon at least as long; a segment or tag
+/// keeps its membership when the old rules had one of the same kind and name (and is then
+/// re-evaluated like any other). Everything else starts from the timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct Carry {
+    /// Per new term slot: the old slot it continues.
+    terms: Vec<Option<usize>>,
+    /// Per new score rule: the old rule it continues.
+    scores: Vec<Option<usize>>,
+    /// Per new predicate: the old predicate it continues.
+    preds: Vec<Option<usize>>,
+    /// Old segments that are gone: their members leave with reason `rule_removed`.
+    pub(crate) removed: Vec<usize>,
+}
+
+impl Carry {
+    /// Whether some term or score rule is rebuilt from the timeline.
+    pub(crate) fn backfills(&self) -> bool {
+        self.terms.iter().chain(&self.scores).any(Option::is_none)
+    }
+
+    /// Term slots and score rules rebuilt from the timeline.
+    pub(crate) fn rebuilt(&self) -> usize {
+        self.terms
+            .iter()
+            .chain(&self.scores)
+            .filter(|x| x.is_none())
+            .count()
+    }
 }
 
 fn collect_thresholds(e: &PExpr, out: &mut Vec<(TermId, i64)>) {
@@ -225,9 +258,25 @@ impl Evaluator {
     /// Feeds one accepted event to the terms and score rules of its kind. `tau` is the time
     /// the contact is evaluated at next (engine time when the event was accepted).
     pub(crate) fn on_event(&self, st: &mut EvalState, ev: &Event, seq: u64, tau: i64) {
+        self.feed(st, ev, seq, tau, |_| true, |_| true);
+    }
+
+    /// [`Evaluator::on_event`] restricted to the term slots and score rules selected.
+    fn feed(
+        &self,
+        st: &mut EvalState,
+        ev: &Event,
+        seq: u64,
+        tau: i64,
+        slot_wanted: impl Fn(usize) -> bool,
+        score_wanted: impl Fn(usize) -> bool,
+    ) {
         let kind = ev.kind() as usize;
         for &t in &self.by_kind[kind] {
             let info = &self.info[t];
+            let Some(slot) = info.slot.filter(|s| slot_wanted(*s)) else {
+                continue;
+            };
             let value = match &self.plan.terms[t].kind {
                 TermKind::Count { .. } | TermKind::Since { .. } => {
                     if !Self::matches(info.filter.as_ref().expect("filtered term"), ev) {
@@ -253,16 +302,137 @@ impl Evaluator {
                 _ => continue,
             };
             let horizon = info.window.map(|w| tau - w);
-            if let Some(slot) = info.slot {
-                st.terms[slot].add(ev.ts, value, info.k, horizon);
-            }
+            st.terms[slot].add(ev.ts, value, info.k, horizon);
         }
         for &r in &self.scores_by_kind[kind] {
             let rule = &self.plan.scores[r];
-            if Self::matches(&rule.filter, ev) {
+            if score_wanted(r) && Self::matches(&rule.filter, ev) {
                 st.scores[r].add(rule, ev.ts, seq, tau - self.gain_horizon);
             }
         }
+    }
+
+    /// How a contact's state moves to these rules from `old` (see [`Carry`]).
+    pub(crate) fn carry_from(&self, old: Option<&Evaluator>) -> Carry {
+        let old_slots: Vec<(usize, &crate::rules::Term)> = old
+            .map(|o| {
+                o.info
+                    .iter()
+                    .zip(&o.plan.terms)
+                    .filter_map(|(i, t)| Some((i.slot?, t)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let terms = self
+            .info
+            .iter()
+            .zip(&self.plan.terms)
+            .filter(|(i, _)| i.slot.is_some())
+            .map(|(_, t)| {
+                old_slots
+                    .iter()
+                    .find(|(_, o)| o.kind == t.kind && o.need == t.need)
+                    .map(|(s, _)| *s)
+            })
+            .collect();
+        // A carried score rule keeps its recent events for the old `score_gain` horizon only:
+        // a longer one needs them all rebuilt.
+        let scores = self
+            .plan
+            .scores
+            .iter()
+            .map(|r| {
+                let o = old.filter(|o| o.gain_horizon >= self.gain_horizon)?;
+                o.plan.scores.iter().position(|x| x == r)
+            })
+            .collect();
+        let preds = self
+            .plan
+            .predicates
+            .iter()
+            .map(|p| {
+                old?.plan
+                    .predicates
+                    .iter()
+                    .position(|o| o.kind == p.kind && o.name == p.name)
+            })
+            .collect();
+        let removed = old.map_or(Vec::new(), |o| {
+            o.plan
+                .predicates
+                .iter()
+                .enumerate()
+                .filter(|(_, op)| {
+                    op.kind == PredicateKind::Segment
+                        && !self
+                            .plan
+                            .predicates
+                            .iter()
+                            .any(|p| p.kind == op.kind && p.name == op.name)
+                })
+                .map(|(i, _)| i)
+                .collect()
+        });
+        Carry {
+            terms,
+            scores,
+            preds,
+            removed,
+        }
+    }
+
+    /// A contact's evaluation state under these rules, made from its state under the old
+    /// ones: carried terms, score rules and memberships as they were; the rest rebuilt from
+    /// the events its timeline still holds (backfill). `tau` is the engine time of the
+    /// change. The caller evaluates the contact afterwards.
+    pub(crate) fn convert(
+        &self,
+        carry: &Carry,
+        old: &EvalState,
+        state: &ContactState,
+        syms: &Interner,
+        tau: i64,
+    ) -> EvalState {
+        let mut st = self.new_state();
+        for (slot, from) in carry.terms.iter().enumerate() {
+            if let Some(from) = from {
+                st.terms[slot] = old.terms[*from].clone();
+            }
+        }
+        for (r, from) in carry.scores.iter().enumerate() {
+            if let Some(from) = from {
+                st.scores[r] = old.scores[*from].clone();
+            }
+        }
+        for (p, from) in carry.preds.iter().enumerate() {
+            if let Some(from) = from {
+                st.held[p] = old.held[*from];
+            }
+        }
+        if carry.backfills() {
+            let kinds_wanted = |k: Kind| {
+                self.by_kind[k as usize]
+                    .iter()
+                    .any(|t| self.info[*t].slot.is_some_and(|s| carry.terms[s].is_none()))
+                    || self.scores_by_kind[k as usize]
+                        .iter()
+                        .any(|r| carry.scores[*r].is_none())
+            };
+            for e in state.timeline.entries() {
+                let ev = e.event(syms);
+                if kinds_wanted(ev.kind()) {
+                    self.feed(
+                        &mut st,
+                        &ev,
+                        e.at.seq,
+                        tau,
+                        |s| carry.terms[s].is_none(),
+                        |r| carry.scores[r].is_none(),
+                    );
+                }
+            }
+        }
+        st
     }
 
     /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
@@ -306,6 +476,7 @@ impl Evaluator {
             &st.terms[info.slot.expect("aggregate terms have state")]
         }
         match &self.plan.terms[t].kind {
+            TermKind::Purchases { window: None } => Val::Num(f64::from(cx.state.totals.purchases)),
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
                 Val::Num(state(st, info).count() as f64)
             }

@@ -27,7 +27,19 @@ pub use time::Ts;
 /// let m = Money::from_f64(19.99).unwrap();
 /// assert_eq!(m.as_f64(), 19.99);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct Money(pub i64);
 
 impl Money {
@@ -50,7 +62,9 @@ impl Money {
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+        )]
         pub enum $name { $($(#[$vm])* $var),+ }
 
         impl $name {
@@ -157,7 +171,9 @@ named_enum! {
 }
 
 /// A scalar value of an attribute or a custom property.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode,
+)]
 #[serde(untagged)]
 pub enum Value {
     /// A boolean.
@@ -169,7 +185,7 @@ pub enum Value {
 }
 
 /// One line of a purchase.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, bincode::Encode, bincode::Decode)]
 pub struct Item {
     /// Product id.
     pub product: Option<Box<str>>,
@@ -182,7 +198,7 @@ pub struct Item {
 }
 
 /// The fields of an event, by kind (SPEC 1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 #[allow(missing_docs)] // the fields are the wire fields of the same names, documented in SPEC 1
 pub enum Payload {
     PageView {

@@ -189,9 +189,9 @@ impl Checker<'_> {
         }
         for (i, t) in self.terms.iter_mut().enumerate() {
             t.need = match &t.kind {
-                TermKind::Count { window: None, .. } | TermKind::Purchases { window: None } => {
-                    StateNeed::Counter
-                }
+                TermKind::Count { window: None, .. } => StateNeed::Counter,
+                // Counted by the profile, so a rule loaded later sees every purchase.
+                TermKind::Purchases { window: None } => StateNeed::Profile,
                 TermKind::Count { .. } | TermKind::Purchases { .. } => match k_needed[i] {
                     Some(Some(k)) => StateNeed::LatestK(k.max(1)),
                     _ => StateNeed::Window,
@@ -199,11 +199,10 @@ impl Checker<'_> {
                 TermKind::Sum { window: None, .. } | TermKind::Revenue { window: None } => {
                     StateNeed::Total
                 }
-                TermKind::Sum { .. } | TermKind::Revenue { .. } | TermKind::ScoreGain { .. } => {
-                    StateNeed::Window
-                }
+                TermKind::Sum { .. } | TermKind::Revenue { .. } => StateNeed::Window,
                 TermKind::Since { .. } => StateNeed::Latest,
                 TermKind::BrandsActive { .. } => StateNeed::BrandLastSeen,
+                // `score` and `score_gain` read the score rules' own state.
                 _ => StateNeed::Profile,
             };
         }

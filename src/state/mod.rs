@@ -17,7 +17,6 @@ mod view;
 use crate::event::{Channel, Event, Money, Payload, Ts, Value};
 use crate::intern::{Interner, Sym};
 use smallvec::SmallVec;
-use timeline::Subject;
 
 pub use stage::Stage;
 pub(crate) use stage::StageWindows;
@@ -257,10 +256,7 @@ impl ContactState {
             let b = self.brand_mut(brand);
             b.last_seen = b.last_seen.max(ts);
         }
-        let mut subject = Subject::None;
-        let mut amount = None;
         match &ev.payload {
-            Payload::ProductView { product, .. } => subject = Subject::Sym(syms.intern(product)),
             Payload::CartAdd {
                 product,
                 qty,
@@ -268,19 +264,13 @@ impl ContactState {
                 ..
             } => {
                 let p = syms.intern(product);
-                subject = Subject::Sym(p);
                 self.cart_mut().add(at, p, *qty, *price);
             }
             Payload::CartRemove { product, qty, .. } => {
                 let p = syms.intern(product);
-                subject = Subject::Sym(p);
                 self.cart_mut().remove(at, p, *qty);
             }
-            Payload::Purchase {
-                order, amount: a, ..
-            } => {
-                subject = Subject::Text(order.clone());
-                amount = Some(*a);
+            Payload::Purchase { amount: a, .. } => {
                 self.totals.purchase(ts, *a);
                 if !ev.brand.is_empty() {
                     self.brand_mut(brand).commerce.purchase(ts, *a);
@@ -289,21 +279,14 @@ impl ContactState {
                 // `cart_add` from before it is ignored.
                 self.cart_mut().purchase(at);
             }
-            Payload::Refund { order, amount: a } => {
-                subject = Subject::Text(order.clone());
-                amount = Some(*a);
+            Payload::Refund { amount: a, .. } => {
                 self.totals.refund(*a);
                 if !ev.brand.is_empty() {
                     self.brand_mut(brand).commerce.refund(*a);
                 }
             }
-            Payload::Campaign { campaign, .. } => subject = Subject::of(campaign.as_deref(), syms),
-            Payload::Beacon { zone, .. } => subject = Subject::Sym(syms.intern(zone)),
-            Payload::Geo { place } => subject = Subject::Sym(syms.intern(place)),
-            Payload::FormSubmit { form } => subject = Subject::of(form.as_deref(), syms),
             Payload::Consent { topic, granted } => {
                 let t = syms.intern(topic);
-                subject = Subject::Sym(t);
                 self.prefs_mut().consents.set(t, at, *granted);
             }
             Payload::Attribute { set } => {
@@ -321,24 +304,19 @@ impl ContactState {
                     prefs.tags.set(syms.intern(t), at, false);
                 }
             }
-            Payload::Custom { name, .. } => subject = Subject::Sym(syms.intern(name)),
-            Payload::PageView { .. }
-            | Payload::AppOpen
-            | Payload::AppSession { .. }
-            | Payload::Identify
-            | Payload::Erase => {}
+            _ => {}
         }
-        self.timeline.insert(
-            timeline::Entry {
-                at,
-                kind: ev.kind(),
-                channel: ev.channel,
-                brand,
-                subject,
-                amount,
-            },
-            cfg.timeline_capacity,
-        );
+        if self.timeline.keeps(at, cfg.timeline_capacity) {
+            self.timeline.insert(
+                timeline::Entry {
+                    at,
+                    channel: ev.channel,
+                    brand,
+                    payload: crate::codec::pack(&ev.payload),
+                },
+                cfg.timeline_capacity,
+            );
+        }
     }
 
     /// Folds another contact's state into this one, exactly (see the module docs).

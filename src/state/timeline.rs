@@ -5,85 +5,90 @@
 //! so merging two timelines is exact.
 
 use super::Stamp;
-use crate::event::{Channel, Kind, Money};
-use crate::intern::Sym;
+use crate::codec::Packed;
+use crate::event::{Channel, Event, Payload};
+use crate::intern::{Interner, Sym};
+use std::collections::VecDeque;
 
-/// One remembered event, in compact form.
+/// One remembered event: its time, channel and brand, and its payload packed by
+/// [`crate::codec`] (every field a rule condition can read, so that a rule loaded later can be
+/// backfilled; ids stay out). Order ids and other personal text live in the packed bytes, which
+/// belong to this contact alone and go with it when it is erased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) at: Stamp,
-    pub(crate) kind: Kind,
     pub(crate) channel: Channel,
     pub(crate) brand: Sym,
-    /// The thing the event is about.
-    pub(crate) subject: Subject,
-    pub(crate) amount: Option<Money>,
+    pub(crate) payload: Packed,
 }
 
-/// What an event is about: a catalogue name shared by many people (product, campaign, zone,
-/// place, form, topic, custom name), interned; or an order id, which belongs to one person and
-/// is kept as text so that erasing the person leaves no trace of it in shared tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Subject {
-    None,
-    Sym(Sym),
-    Text(Box<str>),
-}
+impl Entry {
+    /// The payload, unpacked.
+    pub(crate) fn payload(&self) -> Payload {
+        // The bytes were packed by this process from a valid payload.
+        crate::codec::unpack(&self.payload).expect("timeline entries unpack")
+    }
 
-impl Subject {
-    pub(crate) fn of(name: Option<&str>, syms: &crate::intern::Interner) -> Subject {
-        name.map_or(Subject::None, |n| Subject::Sym(syms.intern(n)))
+    /// The event as rules see it (no identifiers, no id).
+    pub(crate) fn event(&self, syms: &Interner) -> Event {
+        let mut e = Event::new(self.at.ts, self.payload());
+        e.channel = self.channel;
+        e.brand = (*syms.name(self.brand)).into();
+        e
     }
 }
 
+/// The kept entries in a ring, oldest first: the usual event is the newest, which costs one
+/// pop at the front and one push at the back, without moving the others.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Timeline {
-    entries: Vec<Entry>,
+    entries: VecDeque<Entry>,
 }
 
 impl Timeline {
+    /// Whether an event at `at` would be kept (it is among the latest `capacity`).
+    pub(crate) fn keeps(&self, at: Stamp, capacity: usize) -> bool {
+        capacity > 0 && (self.entries.len() < capacity || self.entries[0].at < at)
+    }
+
     pub(crate) fn insert(&mut self, e: Entry, capacity: usize) {
-        if capacity == 0 {
-            return;
-        }
-        if self.entries.len() >= capacity && self.entries[0].at > e.at {
+        if !self.keeps(e.at, capacity) {
             return;
         }
         let len = self.entries.len();
-        if len == self.entries.capacity() && len < capacity {
+        if len == capacity {
+            self.entries.pop_front();
+        } else if len == self.entries.capacity() {
             // Grow 2, 4, 8 … up to exactly `capacity`: no slack beyond what is kept.
             self.entries
                 .reserve_exact((len * 2).clamp(2, capacity) - len);
         }
-        let pos = self.entries.partition_point(|x| x.at < e.at);
-        self.entries.insert(pos, e);
-        if self.entries.len() > capacity {
-            let extra = self.entries.len() - capacity;
-            self.entries.drain(..extra);
+        if self.entries.back().is_none_or(|b| b.at < e.at) {
+            self.entries.push_back(e);
+        } else {
+            let pos = self.entries.partition_point(|x| x.at < e.at);
+            self.entries.insert(pos, e);
         }
     }
 
     pub(crate) fn absorb(&mut self, other: Timeline, capacity: usize) {
-        self.entries.extend(other.entries);
-        self.entries.sort_unstable_by_key(|e| e.at);
-        if self.entries.len() > capacity {
-            let extra = self.entries.len() - capacity;
-            self.entries.drain(..extra);
-        }
+        let mut all: Vec<Entry> = self.entries.drain(..).chain(other.entries).collect();
+        all.sort_unstable_by_key(|e| e.at);
+        let extra = all.len().saturating_sub(capacity);
+        self.entries = all.into_iter().skip(extra).collect();
     }
 
-    pub(crate) fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// The kept entries, oldest first.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
         let text: usize = self
             .entries
             .iter()
-            .map(|e| match &e.subject {
-                Subject::Text(t) => t.len(),
-                _ => 0,
-            })
+            .filter(|e| e.payload.spilled())
+            .map(|e| e.payload.capacity())
             .sum();
         self.entries.capacity() * std::mem::size_of::<Entry>() + text
     }
@@ -96,11 +101,9 @@ mod tests {
     fn e(ts: i64) -> Entry {
         Entry {
             at: Stamp { ts, seq: ts as u64 },
-            kind: Kind::PageView,
             channel: Channel::Web,
             brand: Sym(0),
-            subject: Subject::None,
-            amount: None,
+            payload: Packed::new(),
         }
     }
 
@@ -110,13 +113,13 @@ mod tests {
         for ts in [5, 1, 9, 3, 7] {
             t.insert(e(ts), 3);
         }
-        let got: Vec<i64> = t.entries().iter().map(|x| x.at.ts).collect();
+        let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [5, 7, 9]);
         let mut o = Timeline::default();
         o.insert(e(8), 3);
         o.insert(e(2), 3);
         t.absorb(o, 3);
-        let got: Vec<i64> = t.entries().iter().map(|x| x.at.ts).collect();
+        let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [7, 8, 9]);
     }
 }

@@ -1,9 +1,8 @@
 //! The public, serialisable view of one contact (SPEC 8 profile shape).
 
-use super::timeline::Subject;
 use super::{ContactState, Stage, StageWindows};
 use crate::event::time::Ts;
-use crate::event::{Identifier, Value};
+use crate::event::{Identifier, Payload, Value};
 use crate::intern::Interner;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -207,20 +206,41 @@ impl ContactState {
             last_events: self
                 .timeline
                 .entries()
-                .iter()
-                .map(|e| TimelineView {
-                    ts: e.at.ts,
-                    kind: e.kind.as_str().to_owned(),
-                    channel: e.channel.as_str().to_owned(),
-                    brand: name(e.brand),
-                    subject: match &e.subject {
-                        Subject::None => None,
-                        Subject::Sym(s) => Some(name(*s)),
-                        Subject::Text(t) => Some(t.to_string()),
-                    },
-                    amount: e.amount.map(money),
+                .map(|e| {
+                    let payload = e.payload();
+                    TimelineView {
+                        ts: e.at.ts,
+                        kind: payload.kind().as_str().to_owned(),
+                        channel: e.channel.as_str().to_owned(),
+                        brand: name(e.brand),
+                        amount: match &payload {
+                            Payload::Purchase { amount, .. } | Payload::Refund { amount, .. } => {
+                                Some(money(*amount))
+                            }
+                            _ => None,
+                        },
+                        subject: subject(payload),
+                    }
                 })
                 .collect(),
         }
+    }
+}
+
+/// What an event is about, for the timeline view: product, order, campaign, zone, place,
+/// form, consent topic or custom name.
+fn subject(p: Payload) -> Option<String> {
+    match p {
+        Payload::ProductView { product, .. }
+        | Payload::CartAdd { product, .. }
+        | Payload::CartRemove { product, .. } => Some(product.into()),
+        Payload::Purchase { order, .. } | Payload::Refund { order, .. } => Some(order.into()),
+        Payload::Campaign { campaign, .. } => campaign.map(Into::into),
+        Payload::Beacon { zone, .. } => Some(zone.into()),
+        Payload::Geo { place } => Some(place.into()),
+        Payload::FormSubmit { form } => form.map(Into::into),
+        Payload::Consent { topic, .. } => Some(topic.into()),
+        Payload::Custom { name, .. } => Some(name.into()),
+        _ => None,
     }
 }

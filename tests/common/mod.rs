@@ -38,3 +38,16 @@ pub fn engine_and_model(plan: Option<tropa::rules::Plan>) -> (Engine, Model) {
     };
     (builder.build().unwrap(), model)
 }
+
+/// A signal's kind as one word (`enter`, `exit:REASON`, `tagged`, `merged`) and the segment,
+/// tag or absorbed contact it names.
+pub fn describe(kind: tropa::SignalKind) -> (String, String) {
+    use tropa::SignalKind;
+    match kind {
+        SignalKind::Enter { segment } => ("enter".to_string(), segment),
+        SignalKind::Exit { segment, reason } => (format!("exit:{}", reason.as_str()), segment),
+        SignalKind::Tagged { tag } => ("tagged".to_string(), tag),
+        SignalKind::Merged { from } => ("merged".to_string(), from),
+        other => panic!("{other:?}"),
+    }
+}

@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tropa::rules::{
-    ArithOp, CmpOp, Cond, Const, Field, Filter, PExpr, Plan, PredicateKind, ScoreRule, TermKind,
+    ArithOp, CmpOp, Cond, Const, Field, Filter, PExpr, Plan, PredicateKind, ScoreRule, StateNeed,
+    Term, TermKind,
 };
 use tropa::{
     BrandView, CartLineView, Event, IdType, Identifier, Money, Payload, Profile, Stage,
@@ -64,7 +65,34 @@ pub struct Model {
     contacts: Vec<Option<Contact>>,
     seen: Vec<SeenId>,
     plan: Option<Plan>,
+    /// Per accepted event (by arrival sequence): the term and score-rule keys it is hidden
+    /// from, because those rules were loaded after the event had left its contact's timeline.
+    hidden: HashMap<u64, BTreeSet<String>>,
     pub signals: Vec<MSignal>,
+}
+
+/// The key under which a term's state is carried across rule changes; `None` for terms read
+/// off the profile, which every event reaches.
+fn term_key(t: &Term) -> Option<String> {
+    match t.need {
+        StateNeed::Profile | StateNeed::BrandLastSeen => None,
+        need => Some(format!("{:?}|{need:?}", t.kind)),
+    }
+}
+
+fn score_key(r: &ScoreRule) -> String {
+    format!("score|{:?}|{}|{:?}", r.filter, r.points, r.cap)
+}
+
+fn gain_horizon(p: &Plan) -> i64 {
+    p.terms
+        .iter()
+        .filter_map(|t| match t.kind {
+            TermKind::ScoreGain { window } => Some(window),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 impl Model {
@@ -76,6 +104,7 @@ impl Model {
             contacts: Vec::new(),
             seen: Vec::new(),
             plan: None,
+            hidden: HashMap::new(),
             signals: Vec::new(),
         }
     }
@@ -107,6 +136,100 @@ impl Model {
 
     pub fn advance_to(&mut self, t: Ts) {
         self.now = Some(self.now.map_or(t, |n| n.max(t)));
+    }
+
+    /// Replaces the rules at engine time, as `Engine::load_rules` promises: old rules first
+    /// catch up to now; members of removed segments leave them; terms and score rules new to
+    /// the plan see only the events each contact's timeline still holds (its latest
+    /// `timeline_len` by time and arrival) and everything after; segments and tags keep their
+    /// memberships by name; then every contact is evaluated at now.
+    pub fn load_rules(&mut self, plan: Plan) {
+        self.flush();
+        let old = self
+            .plan
+            .clone()
+            .unwrap_or_else(|| tropa::rules::compile("").unwrap());
+        let old_keys: BTreeSet<String> = old.terms.iter().filter_map(term_key).collect();
+        let old_scores: BTreeSet<String> = old.scores.iter().map(score_key).collect();
+        let longer_gain = gain_horizon(&plan) > gain_horizon(&old);
+        let mut fresh: BTreeSet<String> = plan
+            .terms
+            .iter()
+            .filter_map(term_key)
+            .filter(|k| !old_keys.contains(k))
+            .collect();
+        fresh.extend(
+            plan.scores
+                .iter()
+                .map(score_key)
+                .filter(|k| longer_gain || !old_scores.contains(k)),
+        );
+        let now = self.now;
+        for c in 0..self.contacts.len() {
+            let Some(contact) = self.contacts[c].as_ref() else {
+                continue;
+            };
+            let key = contact.key.to_string();
+            for (i, p) in old.predicates.iter().enumerate() {
+                let gone = !plan
+                    .predicates
+                    .iter()
+                    .any(|q| q.kind == p.kind && q.name == p.name);
+                if gone && p.kind == PredicateKind::Segment && contact.held[i] {
+                    self.signals.push((
+                        key.clone(),
+                        "exit:rule_removed".into(),
+                        p.name.clone(),
+                        now.unwrap(),
+                    ));
+                }
+            }
+            let mut order: Vec<(Ts, u64)> = contact.events.iter().map(|x| (x.0, x.1)).collect();
+            order.sort();
+            let kept = order.len().saturating_sub(self.cfg.timeline_len);
+            for (n, (_, seq)) in order.iter().enumerate() {
+                let h = self.hidden.entry(*seq).or_default();
+                for k in &fresh {
+                    if n < kept {
+                        h.insert(k.clone());
+                    } else {
+                        h.remove(k);
+                    }
+                }
+            }
+            let held = plan
+                .predicates
+                .iter()
+                .map(|p| {
+                    old.predicates
+                        .iter()
+                        .position(|o| o.kind == p.kind && o.name == p.name)
+                        .is_some_and(|i| contact.held[i])
+                })
+                .collect();
+            self.contacts[c].as_mut().unwrap().held = held;
+        }
+        self.plan = Some(plan);
+        if let Some(now) = now {
+            for c in 0..self.contacts.len() {
+                if self.contacts[c].is_some() {
+                    self.evaluate(c as u32, now);
+                }
+            }
+        }
+    }
+
+    /// The events (in time order) that a term or score rule with state key `key` sees.
+    fn visible_to<'e>(&self, evs: &[&'e (Ts, u64, Event)], key: &str) -> Vec<&'e (Ts, u64, Event)> {
+        evs.iter()
+            .copied()
+            .filter(|x| self.hidden.get(&x.1).is_none_or(|h| !h.contains(key)))
+            .collect()
+    }
+
+    /// A score rule's credits over the events it sees.
+    fn credits(&self, r: &ScoreRule, evs: &[&(Ts, u64, Event)]) -> Vec<(Ts, i64)> {
+        credits(r, &self.visible_to(evs, &score_key(r)))
     }
 
     fn owner(&self, id: &Identifier) -> Option<u32> {
@@ -310,7 +433,7 @@ impl Model {
             p.score = plan
                 .scores
                 .iter()
-                .map(|r| credits(r, &evs).iter().map(|x| x.1).sum::<i64>())
+                .map(|r| self.credits(r, &evs).iter().map(|x| x.1).sum::<i64>())
                 .sum();
             for (i, pred) in plan.predicates.iter().enumerate() {
                 if c.held[i] {
@@ -885,7 +1008,7 @@ impl Model {
     fn pexpr(&self, c: u32, e: &PExpr, tau: Ts, held: &[bool]) -> V {
         match e {
             PExpr::Const(k) => konst(k),
-            PExpr::Term(t) => self.term(c, &self.plan().terms[t.0 as usize].kind, tau, held),
+            PExpr::Term(t) => self.term(c, &self.plan().terms[t.0 as usize], tau, held),
             PExpr::Cmp(op, a, b) => V::Bool(v_cmp(
                 *op,
                 &self.pexpr(c, a, tau, held),
@@ -918,12 +1041,17 @@ impl Model {
             .position(|p| p.kind == kind && p.name == name)
     }
 
-    fn term(&self, c: u32, t: &TermKind, tau: Ts, held: &[bool]) -> V {
+    fn term(&self, c: u32, term: &Term, tau: Ts, held: &[bool]) -> V {
         let contact = self.contacts[c as usize].as_ref().unwrap();
-        let mut evs: Vec<&(Ts, u64, Event)> = contact.events.iter().collect();
-        evs.sort_by_key(|x| (x.0, x.1));
+        let mut all: Vec<&(Ts, u64, Event)> = contact.events.iter().collect();
+        all.sort_by_key(|x| (x.0, x.1));
+        let evs = match term_key(term) {
+            Some(k) => self.visible_to(&all, &k),
+            None => all.clone(),
+        };
+        let scored = |r: &ScoreRule| self.credits(r, &all);
         let profile = self.profile_base(contact);
-        match t {
+        match &term.kind {
             TermKind::Count { filter, window } => V::Num(
                 evs.iter()
                     .filter(|x| matches(filter, &x.2) && in_window(x.0, tau, *window))
@@ -977,7 +1105,7 @@ impl Model {
                 self.plan()
                     .scores
                     .iter()
-                    .map(|r| credits(r, &evs).iter().map(|x| x.1).sum::<i64>())
+                    .map(|r| scored(r).iter().map(|x| x.1).sum::<i64>())
                     .sum::<i64>() as f64,
             ),
             TermKind::ScoreGain { window } => V::Num(
@@ -985,7 +1113,7 @@ impl Model {
                     .scores
                     .iter()
                     .map(|r| {
-                        credits(r, &evs)
+                        scored(r)
                             .iter()
                             .filter(|x| x.0 > tau - window && x.0 <= tau)
                             .map(|x| x.1)

@@ -1,0 +1,148 @@
+//! The one place where tropa turns values into bytes and back.
+//!
+//! Every byte tropa makes of its own values goes through this module: today the packed event
+//! payloads of the timeline (kept so that a rule loaded later can be backfilled from them),
+//! later the write-ahead log and snapshots. The encoding is bincode 2.0 (pinned to 2.0.x: the
+//! crate is unmaintained upstream, RUSTSEC-2025-0141) in its standard configuration: varint
+//! integers, little-endian floats, length-prefixed strings. Types derive `bincode::Encode` and
+//! `bincode::Decode`; nothing outside this module calls bincode, so replacing it means
+//! changing this file and the derives. Files written with these bytes will carry a format
+//! version next to a magic number, raised whenever the bytes of any encoded type change.
+
+use bincode::de::Decode;
+use bincode::enc::write::Writer;
+use bincode::enc::Encode;
+use bincode::error::{DecodeError, EncodeError};
+use smallvec::SmallVec;
+use std::fmt;
+
+/// Decoding never allocates more than this for one value, whatever a corrupt length says.
+const LIMIT: usize = 16 << 20;
+
+/// Packed bytes, inline up to 40 bytes (most payloads: a product id and category, a price, a
+/// discount; an order id and amount).
+pub(crate) type Packed = SmallVec<[u8; 40]>;
+
+/// Encoding goes to a stack buffer first, so that a value longer than the inline size is
+/// copied to the heap once, at its exact size, instead of growing step by step.
+type Scratch = SmallVec<[u8; 256]>;
+
+struct Into<'a>(&'a mut Scratch);
+
+impl Writer for Into<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<LIMIT>()
+}
+
+/// Encodes `value` into inline-first bytes.
+pub(crate) fn pack<T: Encode>(value: &T) -> Packed {
+    let mut scratch = Scratch::new();
+    // Writing into memory cannot fail, and the derived encoders of tropa's types never fail.
+    bincode::encode_into_writer(value, Into(&mut scratch), config())
+        .expect("encoding into memory cannot fail");
+    Packed::from_slice(&scratch)
+}
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CodecError(String);
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "undecodable bytes: {}", self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl From<DecodeError> for CodecError {
+    fn from(e: DecodeError) -> Self {
+        CodecError(e.to_string())
+    }
+}
+
+/// Decodes a value that must fill `bytes` exactly.
+pub(crate) fn unpack<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (v, used) = bincode::decode_from_slice(bytes, config())?;
+    if used != bytes.len() {
+        return Err(CodecError(format!(
+            "{} bytes left over after the value",
+            bytes.len() - used
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Item, Kind, Money, Payload, Value};
+
+    #[test]
+    fn payloads_round_trip() {
+        let payloads = [
+            Payload::ProductView {
+                product: "p-1".into(),
+                category: Some("shoes".into()),
+                brand_name: None,
+                price: Some(Money(129_990_000)),
+                color: None,
+                discount: Some(0.3),
+            },
+            Payload::Purchase {
+                order: "o-1".into(),
+                amount: Money(10),
+                currency: Some("PLN".into()),
+                items: vec![Item {
+                    product: Some("p".into()),
+                    category: None,
+                    qty: 2,
+                    price: None,
+                }],
+            },
+            Payload::Campaign {
+                kind: Kind::EmailClick,
+                campaign: Some("spring".into()),
+            },
+            Payload::Custom {
+                name: "quiz".into(),
+                props: vec![
+                    ("score".into(), Value::Num(7.5)),
+                    ("ok".into(), Value::Bool(true)),
+                ],
+            },
+            Payload::AppOpen,
+        ];
+        for p in payloads {
+            let bytes = pack(&p);
+            assert_eq!(unpack::<Payload>(&bytes).unwrap(), p);
+        }
+        let small = pack(&Payload::CartAdd {
+            product: "p-123".into(),
+            qty: 1,
+            price: Some(Money(49_000_000)),
+            category: None,
+        });
+        assert!(!small.spilled(), "{} bytes", small.len());
+    }
+
+    #[test]
+    fn corrupt_bytes_are_errors() {
+        assert!(unpack::<Payload>(&[]).is_err());
+        assert!(unpack::<Payload>(&[200, 1, 2]).is_err());
+        // A string length far beyond the bytes present.
+        assert!(unpack::<Payload>(&[0, 1, 0xfc, 0xff, 0xff, 0xff, 0x7f]).is_err());
+        let mut bytes = pack(&Payload::AppOpen);
+        bytes.push(0);
+        assert!(unpack::<Payload>(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("left over"));
+    }
+}
