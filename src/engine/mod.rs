@@ -262,6 +262,11 @@ impl Engine {
             conflicts: l(&c.conflicts),
             erased: l(&c.erased),
             queued: l(&c.queued),
+            timers_fired: self
+                .shards
+                .iter()
+                .map(|s| s.state.lock().timers_fired)
+                .sum(),
         }
     }
 
@@ -333,10 +338,15 @@ impl Engine {
     /// Memory held by contacts, identity and de-duplication, measured from the structures.
     pub fn memory(&self) -> MemoryReport {
         let mut state_bytes = self.syms.heap_bytes();
-        let mut timers = 0;
+        let (mut timers, mut timer_bytes, mut bitmap_bytes, mut memberships) = (0, 0, 0, 0);
         for s in self.shards.iter() {
             let st = s.state.lock();
             timers += st.pending_timers();
+            timer_bytes += st.timer_capacity() * 16;
+            for b in &st.bitmaps {
+                bitmap_bytes += b.serialized_size();
+                memberships += b.len();
+            }
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             state_bytes += st
                 .contacts()
@@ -344,19 +354,17 @@ impl Engine {
                     std::mem::size_of_val(c) + c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval)
                 })
                 .sum::<usize>();
-            state_bytes += st.pending_timers() * 16;
-            state_bytes += st
-                .bitmaps
-                .iter()
-                .map(|b| b.serialized_size())
-                .sum::<usize>();
         }
+        state_bytes += timer_bytes + bitmap_bytes;
         MemoryReport {
             contacts: self.identity.len(),
             identifiers: self.identity.identifiers(),
             dedup_ids: self.dedup.len(),
             timers,
             state_bytes,
+            bitmap_bytes,
+            memberships,
+            timer_bytes,
             identity_bytes: self.identity.heap_bytes(),
         }
     }

@@ -129,6 +129,9 @@ pub struct Stats {
     pub erased: u64,
     /// Identity changes queued for another thread's writer section instead of waiting.
     pub queued: u64,
+    /// Timers fired: evaluations of one contact at an instant its rules could change by
+    /// time alone.
+    pub timers_fired: u64,
 }
 
 #[derive(Default)]
@@ -162,8 +165,14 @@ pub struct MemoryReport {
     /// Timer entries waiting in the shards' heaps (at most one live entry per contact, plus
     /// superseded ones until their instant passes).
     pub timers: usize,
-    /// Bytes of profile state (structs, their heap parts, shard slots).
+    /// Bytes of profile state (structs, their heap parts, shard slots, timers and bitmaps).
     pub state_bytes: usize,
+    /// Of `state_bytes`: the segment and rule-tag bitmaps (roaring's serialized size).
+    pub bitmap_bytes: usize,
+    /// Memberships held in those bitmaps (segment members plus rule-tag holders).
+    pub memberships: u64,
+    /// Of `state_bytes`: the timer heaps' allocated capacity.
+    pub timer_bytes: usize,
     /// Bytes of the identity index and records (approximate: map overhead estimated).
     pub identity_bytes: usize,
 }

@@ -187,6 +187,8 @@ pub(crate) struct ShardState {
     pub(crate) manual_tags: HashMap<Sym, RoaringBitmap>,
     /// Every live contact.
     pub(crate) live: RoaringBitmap,
+    /// Timers fired so far.
+    pub(crate) timers_fired: u64,
     changes: Vec<Change>,
 }
 
@@ -233,6 +235,10 @@ impl ShardState {
         self.timers.len()
     }
 
+    pub(crate) fn timer_capacity(&self) -> usize {
+        self.timers.capacity()
+    }
+
     /// Fires the timers due before `upto` (or at it, when `inclusive`), in time order.
     pub(crate) fn fire(&mut self, upto: Ts, inclusive: bool, cx: &ApplyCx<'_>) {
         let Some(ev) = cx.eval else {
@@ -250,6 +256,7 @@ impl ShardState {
             if contact.eval.timer != Some(t) {
                 continue; // superseded by a later evaluation
             }
+            self.timers_fired += 1;
             let mut changes = std::mem::take(&mut self.changes);
             ev.tick(
                 &mut contact.eval,

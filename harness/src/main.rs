@@ -1,0 +1,518 @@
+//! tropa side by side with a naive engine and differential-dataflow, on one simulated
+//! workload, in one process.
+//!
+//! ```text
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR]
+//! ```
+//!
+//! It generates the workload (see `workload`), then measures tropa (typed ingest with one
+//! segment and with fifty, on 1..T threads; JSON ingest; the latency from an ingest call to
+//! its signal; `advance_to` per timer; queries; memory), the naive engine and
+//! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
+//! segments, checks that all of them reached the same memberships, and prints a table that it
+//! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size.
+
+mod alloc;
+mod dd;
+mod naive;
+mod report;
+mod segments;
+mod subset;
+mod workload;
+
+use report::{Report, Row};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tropa::event::time::DAY;
+use tropa::rules::Plan;
+use tropa::{Engine, Event};
+use workload::{Rec, START};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+struct Args {
+    quick: bool,
+    contacts: u32,
+    days: u32,
+    threads: usize,
+    out: std::path::PathBuf,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        quick: false,
+        contacts: 1_000_000,
+        days: 30,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        out: "target/harness".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    let mut set_size = false;
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--quick" => a.quick = true,
+            "--contacts" => {
+                a.contacts = value()?.parse().map_err(|e| format!("--contacts: {e}"))?;
+                set_size = true;
+            }
+            "--days" => a.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
+            "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--out" => a.out = value()?.into(),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if a.quick && !set_size {
+        a.contacts = 20_000;
+    }
+    if a.contacts == 0 || a.days == 0 || a.threads == 0 {
+        return Err("--contacts, --days and --threads must be at least 1".into());
+    }
+    Ok(a)
+}
+
+fn compile(text: &str) -> Plan {
+    tropa::rules::compile(text).expect("the harness's rules compile")
+}
+
+fn engine(plan: &Plan) -> Engine {
+    Engine::builder()
+        .rules(plan.clone())
+        // Threads run up to a day apart between the harness's day boundaries.
+        .lateness_ms(2 * DAY)
+        .dedup_window_ms(2 * DAY)
+        .build()
+        .expect("valid settings")
+}
+
+/// Every event must have been accepted: a rate over refused events would be worth nothing.
+fn all_accepted(engine: &Engine, n: usize, what: &str) -> Result<(), String> {
+    let s = engine.stats();
+    if s.accepted != n as u64 {
+        return Err(format!(
+            "{what}: {} of {n} events accepted ({} late, {} invalid)",
+            s.accepted, s.late, s.invalid
+        ));
+    }
+    Ok(())
+}
+
+/// Records per chunk: events are built outside the timed region, a chunk at a time.
+const CHUNK: usize = 1 << 20;
+const BATCH: usize = 4096;
+
+/// Typed ingest of the whole workload on `threads` threads (each owning the contacts
+/// `c mod threads`, so a contact's events stay in order), with `advance_to` at each day's end.
+/// Returns the time spent ingesting.
+fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut day_end = START + DAY;
+    for chunk in recs.chunks(CHUNK) {
+        let mut i = 0;
+        while i < chunk.len() {
+            let end = chunk[i..]
+                .iter()
+                .position(|r| r.ts >= day_end)
+                .map_or(chunk.len(), |p| i + p);
+            if end > i {
+                spent += ingest_part(engine, &chunk[i..end], threads);
+            }
+            if end < chunk.len() {
+                let t = Instant::now();
+                engine.advance_to(day_end - 1);
+                spent += t.elapsed();
+                day_end += DAY;
+            }
+            i = end;
+        }
+    }
+    let t = Instant::now();
+    engine.flush();
+    spent + t.elapsed()
+}
+
+/// Builds the events of `part` (untimed), then ingests them on `threads` threads (timed).
+fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
+    let mut lanes: Vec<Vec<Event>> = vec![Vec::new(); threads];
+    for r in part {
+        lanes[r.contact as usize % threads].push(workload::event(r));
+    }
+    let drain = |mut lane: Vec<Event>| {
+        while !lane.is_empty() {
+            let n = lane.len().min(BATCH);
+            engine.ingest_batch(lane.drain(..n));
+        }
+    };
+    let t = Instant::now();
+    if threads == 1 {
+        drain(lanes.pop().expect("one lane"));
+    } else {
+        std::thread::scope(|s| {
+            for lane in lanes {
+                s.spawn(move || drain(lane));
+            }
+        });
+    }
+    t.elapsed()
+}
+
+/// JSON ingest (decoding included) of up to `limit` records on one thread.
+fn ingest_json(engine: &Engine, recs: &[Rec]) -> Duration {
+    let mut spent = Duration::ZERO;
+    for chunk in recs.chunks(CHUNK) {
+        let lines: Vec<String> = chunk.iter().map(workload::json).collect();
+        let t = Instant::now();
+        for b in lines.chunks(BATCH) {
+            engine.ingest_batch(
+                b.iter()
+                    .map(|l| tropa::decode_line(l).expect("the workload's JSON is valid")),
+            );
+        }
+        spent += t.elapsed();
+    }
+    let t = Instant::now();
+    engine.flush();
+    spent + t.elapsed()
+}
+
+/// Latency from an `ingest` call to its signal being available to a subscriber, for every
+/// 16th event that produced one (one thread, event by event).
+fn latencies(plan: &Plan, recs: &[Rec]) -> Vec<Duration> {
+    let engine = engine(plan);
+    let rx = engine.subscribe(1 << 16);
+    let mut out = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        let e = workload::event(r);
+        if i % 16 == 0 {
+            let t = Instant::now();
+            engine.ingest(e).expect("valid");
+            if rx.try_recv().is_ok() {
+                out.push(t.elapsed());
+            }
+        } else {
+            engine.ingest(e).expect("valid");
+        }
+        rx.try_iter().for_each(drop);
+    }
+    out
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e9
+}
+
+/// Engine memberships by contact number (`customer:N` primary ids).
+fn engine_memberships(engine: &Engine) -> Vec<(String, Vec<u32>)> {
+    let plan_order = engine.segment_names();
+    let all = engine.memberships();
+    plan_order
+        .into_iter()
+        .map(|name| {
+            let mut m: Vec<u32> = all[&name]
+                .iter()
+                .map(|id| {
+                    id.strip_prefix("customer:")
+                        .and_then(|n| n.parse().ok())
+                        .expect("every contact is a customer number")
+                })
+                .collect();
+            m.sort_unstable();
+            (name, m)
+        })
+        .collect()
+}
+
+fn agree(
+    name: &str,
+    want: &[(String, Vec<u32>)],
+    got: &[(String, Vec<u32>)],
+) -> Result<(), String> {
+    for ((n, a), (m, b)) in want.iter().zip(got) {
+        if n != m || a != b {
+            let only_a = a
+                .iter()
+                .filter(|x| b.binary_search(x).is_err())
+                .take(5)
+                .collect::<Vec<_>>();
+            let only_b = b
+                .iter()
+                .filter(|x| a.binary_search(x).is_err())
+                .take(5)
+                .collect::<Vec<_>>();
+            return Err(format!(
+                "{name} disagrees with tropa on `{n}`: {} vs {} members (only tropa: {only_a:?}, only {name}: {only_b:?})",
+                a.len(),
+                b.len()
+            ));
+        }
+    }
+    if want.len() != got.len() {
+        return Err(format!(
+            "{name} has {} segments, tropa {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    Ok(())
+}
+
+fn per_s(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tropa-harness: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&a) {
+        eprintln!("tropa-harness: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    let t = Instant::now();
+    let recs = Arc::new(workload::generate(a.contacts, a.days, 7));
+    let n = recs.len();
+    let until = START + i64::from(a.days) * DAY;
+    eprintln!(
+        "workload: {} contacts, {} days, {n} events ({:.1} s to generate)",
+        a.contacts,
+        a.days,
+        t.elapsed().as_secs_f64()
+    );
+    let simple = compile(segments::SIMPLE);
+    let fifty = compile(&segments::fifty());
+    let mut rep = Report::new(a.contacts, a.days, n, a.quick);
+
+    // tropa, one segment, one thread.
+    let e1 = engine(&simple);
+    let d = ingest_typed(&e1, &recs, 1);
+    all_accepted(&e1, n, "1 segment")?;
+    rep.row(Row::new("tropa", "typed ingest, 1 segment, 1 thread").rate(per_s(n, d)));
+    drop(e1);
+
+    // tropa, fifty segments, 1..T threads; the 1-thread engine is kept for the rest.
+    let before = ALLOC.live();
+    let e50 = engine(&fifty);
+    let d = ingest_typed(&e50, &recs, 1);
+    let heap = ALLOC.live().saturating_sub(before);
+    all_accepted(&e50, n, "50 segments")?;
+    let tropa_rate = per_s(n, d);
+    rep.row(Row::new("tropa", "typed ingest, 50 segments, 1 thread").rate(tropa_rate));
+    for threads in 2..=a.threads {
+        let e = engine(&fifty);
+        let d = ingest_typed(&e, &recs, threads);
+        all_accepted(&e, n, &format!("{threads} threads"))?;
+        rep.row(
+            Row::new(
+                "tropa",
+                &format!("typed ingest, 50 segments, {threads} threads"),
+            )
+            .rate(per_s(n, d)),
+        );
+    }
+    let json_n = n.min(if a.quick { n } else { 4_000_000 });
+    let ej = engine(&fifty);
+    let d = ingest_json(&ej, &recs[..json_n]);
+    all_accepted(&ej, json_n, "JSON")?;
+    rep.row(
+        Row::new(
+            "tropa",
+            "JSON ingest (decoding included), 50 segments, 1 thread",
+        )
+        .rate(per_s(json_n, d)),
+    );
+    drop(ej);
+
+    let lat_n = n.min(if a.quick { n } else { 2_000_000 });
+    let mut lat = latencies(&fifty, &recs[..lat_n]);
+    lat.sort_unstable();
+    rep.row(
+        Row::new("tropa", "latency, ingest call to signal (ns)")
+            .note(&format!(
+                "p50 {:.0}, p99 {:.0}, p999 {:.0} over {} sampled events with a signal",
+                pct(&lat, 0.5),
+                pct(&lat, 0.99),
+                pct(&lat, 0.999),
+                lat.len()
+            ))
+            .value("p50_ns", pct(&lat, 0.5))
+            .value("p99_ns", pct(&lat, 0.99))
+            .value("p999_ns", pct(&lat, 0.999)),
+    );
+
+    // Memory of the fifty-segment engine, at the end of the month.
+    e50.advance_to(until);
+    e50.flush();
+    let mem = e50.memory();
+    let contacts = mem.contacts.max(1) as f64;
+    rep.row(
+        Row::new("tropa", "memory")
+            .note(&format!(
+                "heap {:.0} B/contact (allocator-measured); state {:.0} B/contact, identity {:.0} B/contact; bitmaps {:.2} B/member over {} memberships; timers {:.1} B/timer over {}",
+                heap as f64 / contacts,
+                mem.state_bytes as f64 / contacts,
+                mem.identity_bytes as f64 / contacts,
+                mem.bitmap_bytes as f64 / (mem.memberships.max(1) as f64),
+                mem.memberships,
+                mem.timer_bytes as f64 / (mem.timers.max(1) as f64),
+                mem.timers
+            ))
+            .value("bytes_per_contact", heap as f64 / contacts)
+            .value("bitmap_bytes_per_member", mem.bitmap_bytes as f64 / (mem.memberships.max(1) as f64)),
+    );
+    let bytes_per_contact = heap as f64 / contacts;
+
+    // Queries.
+    let names = e50.segment_names();
+    let t = Instant::now();
+    let total: u64 = names.iter().map(|s| e50.segment_size(s).unwrap_or(0)).sum();
+    let size_ns = t.elapsed().as_secs_f64() * 1e9 / names.len() as f64;
+    let biggest = names
+        .iter()
+        .max_by_key(|s| e50.segment_size(s).unwrap_or(0))
+        .cloned()
+        .unwrap_or_default();
+    let t = Instant::now();
+    let exported = e50.members(&biggest).map_or(0, |m| m.count());
+    let export = t.elapsed();
+    let t = Instant::now();
+    let audience = e50
+        .audience("email_engaged and not dormant and (store_visitor or app_regular)")
+        .map_err(|e| e.to_string())?
+        .total();
+    let algebra = t.elapsed();
+    rep.row(
+        Row::new("tropa", "queries")
+            .note(&format!(
+                "segment size {size_ns:.0} ns; member export {:.1} ns/member ({exported} of `{biggest}`); three-way expression {:.2} ms ({audience} contacts); {total} memberships in all",
+                export.as_secs_f64() * 1e9 / exported.max(1) as f64,
+                algebra.as_secs_f64() * 1e3
+            ))
+            .value("segment_size_ns", size_ns),
+    );
+
+    // Time alone: fire every pending timer.
+    let before = e50.stats().timers_fired;
+    let t = Instant::now();
+    e50.advance_to(until + 400 * DAY);
+    e50.flush();
+    let fired = (e50.stats().timers_fired - before).max(1);
+    let per_timer = t.elapsed().as_secs_f64() * 1e9 / fired as f64;
+    rep.row(
+        Row::new("tropa", "advance_to, per fired timer (ns)")
+            .note(&format!("{per_timer:.0} ns over {fired} timers"))
+            .value("ns_per_timer", per_timer),
+    );
+    drop(e50);
+
+    // The engine's memberships at `until`, the judge's reference.
+    let ej = engine(&fifty);
+    ingest_typed(&ej, &recs, 1);
+    ej.advance_to(until);
+    ej.flush();
+    let want = engine_memberships(&ej);
+    drop(ej);
+
+    // The naive engine.
+    let mut nv = naive::Naive::new(fifty.clone());
+    let t = Instant::now();
+    let mut day_end = START + DAY;
+    for r in recs.iter() {
+        while r.ts >= day_end {
+            nv.advance_to(day_end - 1);
+            day_end += DAY;
+        }
+        nv.ingest(r);
+    }
+    nv.advance_to(until);
+    let naive_d = t.elapsed();
+    agree("the naive engine", &want, &nv.memberships())?;
+    let naive_rate = per_s(n, naive_d);
+    rep.row(
+        Row::new("naive", "ingest + daily rescans, 50 segments, 1 thread")
+            .rate(naive_rate)
+            .note(&format!(
+                "{} B/contact of kept events",
+                nv.heap_bytes() / a.contacts.max(1) as usize
+            )),
+    );
+    drop(nv);
+
+    // differential-dataflow at equal freshness, then in large batches.
+    let mut dd_rates = Vec::new();
+    for batch in [100, 100_000] {
+        let run = dd::run(fifty.clone(), Arc::clone(&recs), batch, until)?;
+        agree("differential-dataflow", &want, &run.memberships)?;
+        let rate = per_s(n, run.ingest + run.catch_up);
+        dd_rates.push(rate);
+        rep.row(
+            Row::new(
+                "differential-dataflow",
+                &format!("stepped every {batch} events, 50 segments, 1 worker"),
+            )
+            .rate(rate)
+            .note(&format!("{} membership changes", run.changes)),
+        );
+    }
+    rep.ratios(tropa_rate, naive_rate, dd_rates[0], dd_rates[1]);
+    rep.print();
+    rep.write(&a.out)
+        .map_err(|e| format!("writing {}: {e}", a.out.display()))?;
+    println!(
+        "summary: events_per_s={:.0} ratio_vs_naive={:.1} ratio_vs_dd={:.1} bytes_per_contact={:.0}",
+        tropa_rate,
+        tropa_rate / naive_rate,
+        tropa_rate / dd_rates[0],
+        bytes_per_contact
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three contenders agree on a small month, on rules that use every `since`
+    /// comparison both ways round, sums, revenue and segment references.
+    #[test]
+    fn all_contenders_agree_on_a_small_month() {
+        let rules = "\
+segment a = since(purchase) >= 2d or since(cart_add) > 1d
+segment b = since(page_view) < 12h and 3d <= since(email_open)
+segment c = since(beacon) == 1h or since(app_session) != 2h
+segment d = sum(app_session.duration, 3d) > 1800 or revenue() > 300
+segment e = segment(\"a\") and not segment(\"b\") and purchases(7d) == 0
+segment f = count(product_view where discount >= 0.3 and price > 100, 5d) >= 1
+";
+        let plan = compile(rules);
+        let recs = Arc::new(workload::generate(300, 10, 3));
+        let until = START + 10 * DAY + 5 * 3_600_000;
+        let e = engine(&plan);
+        ingest_typed(&e, &recs, 1);
+        e.advance_to(until);
+        e.flush();
+        let want = engine_memberships(&e);
+        assert!(want.iter().all(|(_, m)| !m.is_empty()), "{want:?}");
+        let mut nv = naive::Naive::new(plan.clone());
+        for r in recs.iter() {
+            nv.ingest(r);
+        }
+        nv.advance_to(until);
+        agree("naive", &want, &nv.memberships()).unwrap();
+        for batch in [1, 100, 1_000_000] {
+            let run = dd::run(plan.clone(), Arc::clone(&recs), batch, until).unwrap();
+            agree("dd", &want, &run.memberships).unwrap();
+        }
+    }
+}
