@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -10,7 +10,8 @@
 //! its signal; `advance_to` per timer; queries; memory), the naive engine and
 //! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
 //! segments, checks that all of them reached the same memberships, and prints a table that it
-//! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size.
+//! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size;
+//! `--profile` runs only tropa's fifty-segment ingest, for `perf record`.
 
 mod alloc;
 mod dd;
@@ -33,6 +34,8 @@ static ALLOC: alloc::Counting = alloc::Counting;
 
 struct Args {
     quick: bool,
+    /// Only tropa's typed ingest with fifty segments (for profiling).
+    profile: bool,
     contacts: u32,
     days: u32,
     threads: usize,
@@ -42,6 +45,7 @@ struct Args {
 fn args() -> Result<Args, String> {
     let mut a = Args {
         quick: false,
+        profile: false,
         contacts: 1_000_000,
         days: 30,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -53,6 +57,7 @@ fn args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--quick" => a.quick = true,
+            "--profile" => a.profile = true,
             "--contacts" => {
                 a.contacts = value()?.parse().map_err(|e| format!("--contacts: {e}"))?;
                 set_size = true;
@@ -292,6 +297,13 @@ fn run(a: &Args) -> Result<(), String> {
     );
     let simple = compile(segments::SIMPLE);
     let fifty = compile(&segments::fifty());
+    if a.profile {
+        let e = engine(&fifty);
+        let d = ingest_typed(&e, &recs, 1);
+        all_accepted(&e, n, "50 segments")?;
+        println!("tropa, 50 segments, 1 thread: {:.0} events/s", per_s(n, d));
+        return Ok(());
+    }
     let mut rep = Report::new(a.contacts, a.days, n, a.quick);
 
     // tropa, one segment, one thread.

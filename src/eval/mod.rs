@@ -22,7 +22,8 @@ use crate::intern::{Interner, Sym};
 use crate::rules::{Const, Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermId, TermKind};
 use crate::state::{ContactState, StageWindows};
 use score::RuleScore;
-use terms::TermState;
+use smallvec::SmallVec;
+use terms::{Slots, TermState};
 use value::{arith, compare, Val};
 
 /// What one evaluation changed.
@@ -63,13 +64,76 @@ pub(crate) struct Evaluator {
     gain_horizon: i64,
     stage: StageWindows,
     any_time: bool,
+    /// Per term: the predicates reading it directly.
+    readers: Vec<Vec<usize>>,
+    /// Per predicate: the later predicates reading it through `segment(…)` or `tag(…)`.
+    dependents: Vec<Vec<usize>>,
+    /// Per event kind: the predicates it feeds.
+    preds_by_kind: Vec<Vec<usize>>,
+    /// Per slot: its term.
+    slot_term: Vec<usize>,
+    /// Time-sensitive terms read off the profile or the score rules (no slot).
+    profile_time_terms: Vec<usize>,
+    /// Per slot: its term and how time changes it, compact for the passes over a contact.
+    slot_time: Vec<SlotTime>,
+    /// `since` thresholds of the slots, flattened.
+    thresholds: Vec<i64>,
+}
+
+/// How time changes one slot's term.
+#[derive(Debug, Clone, Copy)]
+enum Timed {
+    /// It does not.
+    No,
+    /// Its kept events leave a window of this length.
+    Window(i64),
+    /// `since` compared with the thresholds `thresholds[from..to]`.
+    Since(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SlotTime {
+    term: u32,
+    timed: Timed,
+}
+
+/// A small set of term or predicate indices.
+#[derive(Default)]
+struct Bits(smallvec::SmallVec<[u64; 4]>);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        let w = i / 64;
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// The smallest index at or after `from` in the set.
+    fn next_from(&self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut word = self.0.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if word != 0 {
+                return Some(w * 64 + word.trailing_zeros() as usize);
+            }
+            w += 1;
+            word = *self.0.get(w)?;
+        }
+    }
 }
 
 /// One contact's evaluation state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EvalState {
-    /// States of the aggregate terms only (profile-derived terms keep nothing here).
-    terms: Vec<TermState>,
+    /// States of the aggregate terms that hold something (profile-derived terms keep nothing
+    /// here).
+    terms: Slots,
     scores: Vec<RuleScore>,
     /// Per predicate: in the segment, or holding the tag.
     pub(crate) held: Vec<bool>,
@@ -221,7 +285,59 @@ impl Evaluator {
             scores_by_kind[s.filter.kind as usize].push(i);
         }
         let any_time = plan.predicates.iter().any(|p| p.time_sensitive);
+        let mut readers = vec![Vec::new(); plan.terms.len()];
+        let mut dependents = vec![Vec::new(); plan.predicates.len()];
+        for (i, p) in plan.predicates.iter().enumerate() {
+            for t in &p.reads {
+                readers[t.0 as usize].push(i);
+                if let Some(q) = info[t.0 as usize].pred {
+                    dependents[q].push(i);
+                }
+            }
+        }
+        let preds_by_kind = Kind::ALL
+            .iter()
+            .map(|k| {
+                (0..plan.predicates.len())
+                    .filter(|i| plan.predicates[*i].feeds.contains(*k))
+                    .collect()
+            })
+            .collect();
+        let slot_term = (0..info.len())
+            .filter(|t| info[*t].slot.is_some())
+            .collect();
+        let profile_time_terms = (0..info.len())
+            .filter(|t| plan.terms[*t].time_sensitive && info[*t].slot.is_none())
+            .filter(|t| info[*t].pred.is_none())
+            .collect();
+        let mut flat = Vec::new();
+        let slot_time = (0..info.len())
+            .filter(|t| info[*t].slot.is_some())
+            .map(|t| {
+                let timed = match (&plan.terms[t].kind, info[t].window) {
+                    _ if !plan.terms[t].time_sensitive => Timed::No,
+                    (TermKind::Since { .. }, _) => {
+                        let from = flat.len() as u32;
+                        flat.extend(&info[t].thresholds);
+                        Timed::Since(from, flat.len() as u32)
+                    }
+                    (_, Some(w)) => Timed::Window(w),
+                    _ => Timed::No,
+                };
+                SlotTime {
+                    term: t as u32,
+                    timed,
+                }
+            })
+            .collect();
         Evaluator {
+            readers,
+            dependents,
+            preds_by_kind,
+            slot_term,
+            slot_time,
+            thresholds: flat,
+            profile_time_terms,
             info,
             by_kind,
             scores_by_kind,
@@ -234,13 +350,7 @@ impl Evaluator {
 
     pub(crate) fn new_state(&self) -> EvalState {
         EvalState {
-            terms: self
-                .plan
-                .terms
-                .iter()
-                .map(|t| TermState::new(t.need))
-                .filter(|s| *s != TermState::None)
-                .collect(),
+            terms: Slots::default(),
             scores: vec![RuleScore::default(); self.plan.scores.len()],
             held: vec![false; self.plan.predicates.len()],
             timer: None,
@@ -302,7 +412,11 @@ impl Evaluator {
                 _ => continue,
             };
             let horizon = info.window.map(|w| tau - w);
-            st.terms[slot].add(ev.ts, value, info.k, horizon);
+            if horizon.is_none_or(|h| ev.ts > h) {
+                st.terms
+                    .entry(slot, self.plan.terms[t].need)
+                    .add(ev.ts, value, info.k, horizon);
+            }
         }
         for &r in &self.scores_by_kind[kind] {
             let rule = &self.plan.scores[r];
@@ -395,8 +509,8 @@ impl Evaluator {
     ) -> EvalState {
         let mut st = self.new_state();
         for (slot, from) in carry.terms.iter().enumerate() {
-            if let Some(from) = from {
-                st.terms[slot] = old.terms[*from].clone();
+            if let Some(state) = from.and_then(|f| old.terms.get(f)) {
+                st.terms.set(slot, state.clone());
             }
         }
         for (r, from) in carry.scores.iter().enumerate() {
@@ -438,10 +552,8 @@ impl Evaluator {
     /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
     /// this contact holds only thanks to the other.
     pub(crate) fn absorb(&self, st: &mut EvalState, other: EvalState) -> Vec<usize> {
-        let stateful = self.info.iter().filter(|i| i.slot.is_some());
-        for ((t, o), info) in st.terms.iter_mut().zip(other.terms).zip(stateful) {
-            t.absorb(o, info.k);
-        }
+        st.terms
+            .absorb(other.terms, |slot| self.info[self.slot_term[slot]].k);
         for (s, o) in st.scores.iter_mut().zip(other.scores) {
             s.absorb(o);
         }
@@ -456,12 +568,10 @@ impl Evaluator {
     }
 
     fn prune(&self, st: &mut EvalState, tau: i64) {
-        let stateful = self.info.iter().filter(|i| i.slot.is_some());
-        for (t, info) in st.terms.iter_mut().zip(stateful) {
-            if let Some(w) = info.window {
-                t.prune(tau - w);
-            }
-        }
+        st.terms.prune(|slot| match self.slot_time[slot].timed {
+            Timed::Window(w) => Some(tau - w),
+            _ => None,
+        });
         if !st.scores.is_empty() {
             for s in &mut st.scores {
                 s.prune(tau - self.gain_horizon);
@@ -473,7 +583,10 @@ impl Evaluator {
         let info = &self.info[t];
         let tau = cx.tau;
         fn state<'s>(st: &'s EvalState, info: &TermInfo) -> &'s TermState {
-            &st.terms[info.slot.expect("aggregate terms have state")]
+            const EMPTY: &TermState = &TermState::None;
+            st.terms
+                .get(info.slot.expect("aggregate terms have state"))
+                .unwrap_or(EMPTY)
         }
         match &self.plan.terms[t].kind {
             TermKind::Purchases { window: None } => Val::Num(f64::from(cx.state.totals.purchases)),
@@ -557,9 +670,9 @@ impl Evaluator {
         }
     }
 
-    /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and
-    /// the time-sensitive ones when the contact's timer is due. Appends what changed and sets
-    /// the next timer.
+    /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and,
+    /// when the contact's timer is due, those reading a term whose time has come. Appends what
+    /// changed and sets the next timer.
     pub(crate) fn evaluate(
         &self,
         st: &mut EvalState,
@@ -569,14 +682,31 @@ impl Evaluator {
         kind: Option<Kind>,
         out: &mut Vec<Change>,
     ) {
-        let due = st.timer.is_some_and(|t| t <= tau);
-        self.check(st, state, identified, tau, out, |p| match kind {
-            None => true,
-            Some(k) => p.feeds.contains(k) || (due && p.time_sensitive),
-        });
+        let mut todo = Bits::default();
+        match kind {
+            None => (0..self.plan.predicates.len()).for_each(|i| todo.set(i)),
+            Some(k) => {
+                self.preds_by_kind[k as usize]
+                    .iter()
+                    .for_each(|i| todo.set(*i));
+                if let Some(t) = st.timer.filter(|t| *t <= tau) {
+                    self.time_terms(st, state, t - 1, |term, c| {
+                        if c <= tau {
+                            self.readers[term].iter().for_each(|i| todo.set(*i));
+                        }
+                    });
+                }
+            }
+        }
+        self.check(st, state, identified, tau, out, todo);
+        st.timer = if self.any_time {
+            self.next_time(st, state, tau)
+        } else {
+            None
+        };
     }
 
-    /// Evaluates the time-sensitive predicates at a timer's instant.
+    /// Evaluates, at a timer's instant, the predicates reading a term whose time has come.
     pub(crate) fn tick(
         &self,
         st: &mut EvalState,
@@ -585,11 +715,36 @@ impl Evaluator {
         tau: i64,
         out: &mut Vec<Change>,
     ) {
-        self.check(st, state, identified, tau, out, |p| p.time_sensitive);
+        // One pass finds the terms due now and the earliest instant of the others, which a
+        // tick leaves as they were; only the due terms' next instants are computed again.
+        let mut due = Bits::default();
+        let mut due_terms: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut todo = Bits::default();
+        let mut rest: Option<i64> = None;
+        self.time_terms(st, state, tau - 1, |t, c| {
+            if c <= tau {
+                if !due.get(t) {
+                    due.set(t);
+                    due_terms.push(t);
+                    self.readers[t].iter().for_each(|i| todo.set(*i));
+                }
+            } else if rest.is_none_or(|r| c < r) {
+                rest = Some(c);
+            }
+        });
+        self.check(st, state, identified, tau, out, todo);
+        for t in due_terms {
+            self.candidates(t, st, state, tau, &mut |c| {
+                if rest.is_none_or(|r| c < r) {
+                    rest = Some(c);
+                }
+            });
+        }
+        st.timer = rest;
     }
 
-    /// Re-checks the predicates `wanted` selects, in dependency order, records what changed
-    /// and sets the next timer.
+    /// Re-checks the predicates in `todo`, and those reading a segment or tag re-checked
+    /// before them, in dependency order; records what changed.
     fn check(
         &self,
         st: &mut EvalState,
@@ -597,7 +752,7 @@ impl Evaluator {
         identified: bool,
         tau: i64,
         out: &mut Vec<Change>,
-        wanted: impl Fn(&crate::rules::Predicate) -> bool,
+        mut todo: Bits,
     ) {
         self.prune(st, tau);
         let cx = Cx {
@@ -605,10 +760,11 @@ impl Evaluator {
             identified,
             tau,
         };
-        for (i, p) in self.plan.predicates.iter().enumerate() {
-            if !wanted(p) {
-                continue;
-            }
+        let mut from = 0;
+        while let Some(i) = todo.next_from(from) {
+            from = i + 1;
+            self.dependents[i].iter().for_each(|d| todo.set(*d));
+            let p = &self.plan.predicates[i];
             let v = self.expr(&p.expr, &cx, st).truthy();
             match p.kind {
                 PredicateKind::Segment if v != st.held[i] => {
@@ -622,66 +778,114 @@ impl Evaluator {
                 _ => {}
             }
         }
-        st.timer = if self.any_time {
-            self.next_time(st, state, tau)
-        } else {
-            None
-        };
     }
 
     /// The earliest instant after `tau` at which a time-sensitive term could change.
     fn next_time(&self, st: &EvalState, state: &ContactState, tau: i64) -> Option<i64> {
         let mut best: Option<i64> = None;
-        let mut cand = |t: i64| {
-            if t > tau && best.is_none_or(|b| t < b) {
-                best = Some(t);
+        self.time_terms(st, state, tau, |_, c| {
+            if best.is_none_or(|b| c < b) {
+                best = Some(c);
             }
-        };
-        for (t, term) in self.plan.terms.iter().enumerate() {
-            if !term.time_sensitive {
-                continue;
-            }
-            let info = &self.info[t];
-            match &term.kind {
-                TermKind::Count { .. }
-                | TermKind::Sum { .. }
-                | TermKind::Purchases { .. }
-                | TermKind::Revenue { .. } => {
-                    let oldest = info.slot.and_then(|s| st.terms[s].oldest());
-                    if let (Some(w), Some(o)) = (info.window, oldest) {
-                        cand(o + w);
+        });
+        best
+    }
+
+    /// Calls `f(term, instant)` with every candidate instant after `tau` of every
+    /// time-sensitive term: those with a state (read through the compact [`SlotTime`] table),
+    /// and those read off the profile or the score rules.
+    fn time_terms(
+        &self,
+        st: &EvalState,
+        state: &ContactState,
+        tau: i64,
+        mut f: impl FnMut(usize, i64),
+    ) {
+        for (slot, ts) in st.terms.iter() {
+            let s = &self.slot_time[slot];
+            let t = s.term as usize;
+            match s.timed {
+                Timed::No => {}
+                Timed::Window(w) => {
+                    if let Some(x) = ts.first_after(tau - w) {
+                        f(t, x + w);
                     }
                 }
-                TermKind::Since { .. } => {
-                    if let Some(l) = info.slot.and_then(|s| st.terms[s].latest()) {
-                        for d in &info.thresholds {
-                            cand(l.saturating_add(*d));
-                            cand(l.saturating_add(*d).saturating_add(1));
+                Timed::Since(from, to) => {
+                    if let Some(l) = ts.latest() {
+                        for d in &self.thresholds[from as usize..to as usize] {
+                            let c = l.saturating_add(*d);
+                            if c > tau {
+                                f(t, c);
+                            }
+                            if c.saturating_add(1) > tau {
+                                f(t, c.saturating_add(1));
+                            }
                         }
                     }
                 }
-                TermKind::BrandsActive { window } => {
-                    for (_, b) in &state.brands {
-                        cand(b.last_seen.saturating_add(*window));
-                    }
-                }
-                TermKind::ScoreGain { window } => {
-                    for s in &st.scores {
-                        if let Some(ts) = s.recent_times().find(|ts| *ts > tau - window) {
-                            cand(ts + window);
-                        }
-                    }
-                }
-                TermKind::Stage => {
-                    if let Some(lp) = state.totals.last_purchase {
-                        cand(lp.saturating_add(self.stage.dormancy));
-                        cand(lp.saturating_add(self.stage.post_purchase));
-                    }
-                }
-                _ => {}
             }
         }
-        best
+        for &t in &self.profile_time_terms {
+            self.candidates(t, st, state, tau, &mut |c| f(t, c));
+        }
+    }
+
+    /// Reports the instants after `tau` at which term `t` could change by time alone (for an
+    /// aggregate, at least its earliest one).
+    fn candidates(
+        &self,
+        t: usize,
+        st: &EvalState,
+        state: &ContactState,
+        tau: i64,
+        report: &mut impl FnMut(i64),
+    ) {
+        let info = &self.info[t];
+        let mut cand = |c: i64| {
+            if c > tau {
+                report(c);
+            }
+        };
+        match &self.plan.terms[t].kind {
+            TermKind::Count { .. }
+            | TermKind::Sum { .. }
+            | TermKind::Purchases { .. }
+            | TermKind::Revenue { .. } => {
+                if let (Some(w), Some(slot)) = (info.window, info.slot) {
+                    if let Some(ts) = st.terms.get(slot).and_then(|s| s.first_after(tau - w)) {
+                        cand(ts + w);
+                    }
+                }
+            }
+            TermKind::Since { .. } => {
+                if let Some(l) = info.slot.and_then(|s| st.terms.get(s)?.latest()) {
+                    for d in &info.thresholds {
+                        cand(l.saturating_add(*d));
+                        cand(l.saturating_add(*d).saturating_add(1));
+                    }
+                }
+            }
+            TermKind::BrandsActive { window } => {
+                for (_, b) in &state.brands {
+                    cand(b.last_seen.saturating_add(*window));
+                }
+            }
+            TermKind::ScoreGain { window } => {
+                for s in &st.scores {
+                    if let Some(ts) = s.recent_times().find(|ts| *ts > tau - window) {
+                        cand(ts + window);
+                    }
+                }
+            }
+            TermKind::Stage => {
+                if let Some(lp) = state.totals.last_purchase {
+                    cand(lp.saturating_add(self.stage.dormancy));
+                    cand(lp.saturating_add(self.stage.post_purchase));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Evaluates predicate `i` at `tau` and records every term's value and every comparison.
@@ -760,8 +964,7 @@ impl Evaluator {
 
     /// Bytes held by an evaluation state beyond its struct.
     pub(crate) fn heap_bytes(st: &EvalState) -> usize {
-        st.terms.capacity() * std::mem::size_of::<TermState>()
-            + st.terms.iter().map(TermState::heap_bytes).sum::<usize>()
+        st.terms.heap_bytes()
             + st.scores.capacity() * std::mem::size_of::<RuleScore>()
             + st.scores.iter().map(RuleScore::heap_bytes).sum::<usize>()
             + st.held.capacity()

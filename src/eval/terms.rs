@@ -123,11 +123,12 @@ impl TermState {
         }
     }
 
-    /// The oldest time still kept in a windowed state.
-    pub(crate) fn oldest(&self) -> Option<i64> {
+    /// The earliest kept time after `horizon` in a windowed state (kept times at or before
+    /// it are already out of the window, waiting to be pruned).
+    pub(crate) fn first_after(&self, horizon: i64) -> Option<i64> {
         match self {
-            TermState::LatestK(v) => v.first().copied(),
-            TermState::Window(v) => v.first().map(|x| x.0),
+            TermState::LatestK(v) => v.get(v.partition_point(|x| *x <= horizon)).copied(),
+            TermState::Window(v) => v.get(v.partition_point(|x| x.0 <= horizon)).map(|x| x.0),
             _ => None,
         }
     }
@@ -138,6 +139,94 @@ impl TermState {
             TermState::Window(v) => v.capacity() * 32,
             _ => 0,
         }
+    }
+
+    /// Whether the state says nothing a missing one would not: no events kept, zero.
+    fn is_empty(&self) -> bool {
+        match self {
+            TermState::None
+            | TermState::Counter(0)
+            | TermState::Total(0)
+            | TermState::Latest(None) => true,
+            TermState::LatestK(v) => v.is_empty(),
+            TermState::Window(v) => v.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// One contact's aggregate term states, by slot, holding only those that say something: a
+/// contact touches few of a plan's terms, so a missing slot (count 0, sum 0, no latest time)
+/// costs nothing, and passes over a contact's terms visit only what it has.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Slots(Vec<(u32, TermState)>);
+
+impl Slots {
+    fn find(&self, slot: usize) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&(slot as u32), |e| e.0)
+    }
+
+    pub(crate) fn get(&self, slot: usize) -> Option<&TermState> {
+        self.find(slot).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The state of `slot`, made empty for `need` when missing.
+    pub(crate) fn entry(&mut self, slot: usize, need: StateNeed) -> &mut TermState {
+        let i = match self.find(slot) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (slot as u32, TermState::new(need)));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Sets `slot`'s state (dropping an empty one).
+    pub(crate) fn set(&mut self, slot: usize, state: TermState) {
+        match self.find(slot) {
+            Ok(i) if state.is_empty() => {
+                self.0.remove(i);
+            }
+            Ok(i) => self.0[i].1 = state,
+            Err(_) if state.is_empty() => {}
+            Err(i) => self.0.insert(i, (slot as u32, state)),
+        }
+    }
+
+    /// The slots that hold something, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &TermState)> {
+        self.0.iter().map(|(s, t)| (*s as usize, t))
+    }
+
+    /// Drops what has left each slot's window (`horizon(slot)`, `None` without one), and the
+    /// slots left empty.
+    pub(crate) fn prune(&mut self, horizon: impl Fn(usize) -> Option<i64>) {
+        let mut emptied = false;
+        for (s, t) in &mut self.0 {
+            if let Some(h) = horizon(*s as usize) {
+                t.prune(h);
+                emptied |= t.is_empty();
+            }
+        }
+        if emptied {
+            self.0.retain(|(_, t)| !t.is_empty());
+        }
+    }
+
+    /// Folds another contact's states in (`k(slot)`: how many times a latest-k state keeps).
+    pub(crate) fn absorb(&mut self, other: Slots, k: impl Fn(usize) -> usize) {
+        for (s, o) in other.0 {
+            match self.find(s as usize) {
+                Ok(i) => self.0[i].1.absorb(o, k(s as usize)),
+                Err(i) => self.0.insert(i, (s, o)),
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(u32, TermState)>()
+            + self.0.iter().map(|(_, t)| t.heap_bytes()).sum::<usize>()
     }
 }
 
@@ -158,7 +247,27 @@ mod tests {
         assert_eq!(a, TermState::LatestK(vec![7, 9]));
         a.prune(7);
         assert_eq!(a.count(), 1);
-        assert_eq!(a.oldest(), Some(9));
+        assert_eq!(a.first_after(0), Some(9));
+        assert_eq!(a.first_after(9), None);
+    }
+
+    #[test]
+    fn slots_keep_only_what_says_something() {
+        let mut s = Slots::default();
+        assert!(s.get(3).is_none());
+        s.entry(3, StateNeed::Window).add(10, 5, 0, None);
+        s.entry(1, StateNeed::Counter).add(1, 1, 0, None);
+        assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 3]);
+        s.prune(|slot| (slot == 3).then_some(10));
+        assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1]);
+        let mut o = Slots::default();
+        o.entry(1, StateNeed::Counter).add(2, 1, 0, None);
+        o.entry(2, StateNeed::Latest).add(7, 1, 0, None);
+        s.absorb(o, |_| 0);
+        assert_eq!(s.get(1), Some(&TermState::Counter(2)));
+        assert_eq!(s.get(2).and_then(TermState::latest), Some(7));
+        s.set(2, TermState::Latest(None));
+        assert!(s.get(2).is_none());
     }
 
     #[test]
