@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -11,7 +11,7 @@
 //! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
 //! segments, checks that all of them reached the same memberships, and prints a table that it
 //! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size;
-//! `--profile` runs only tropa's fifty-segment ingest, for `perf record`.
+//! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`.
 
 mod alloc;
 mod dd;
@@ -34,8 +34,8 @@ static ALLOC: alloc::Counting = alloc::Counting;
 
 struct Args {
     quick: bool,
-    /// Only tropa's typed ingest with fifty segments (for profiling).
-    profile: bool,
+    /// Only tropa's typed ingest with this many segments, 1 or 50 (for profiling).
+    profile: Option<usize>,
     contacts: u32,
     days: u32,
     threads: usize,
@@ -45,7 +45,7 @@ struct Args {
 fn args() -> Result<Args, String> {
     let mut a = Args {
         quick: false,
-        profile: false,
+        profile: None,
         contacts: 1_000_000,
         days: 30,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -57,7 +57,13 @@ fn args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--quick" => a.quick = true,
-            "--profile" => a.profile = true,
+            "--profile" => {
+                a.profile = match value()?.as_str() {
+                    "1" => Some(1),
+                    "50" => Some(50),
+                    other => return Err(format!("--profile takes 1 or 50, not `{other}`")),
+                }
+            }
             "--contacts" => {
                 a.contacts = value()?.parse().map_err(|e| format!("--contacts: {e}"))?;
                 set_size = true;
@@ -297,11 +303,15 @@ fn run(a: &Args) -> Result<(), String> {
     );
     let simple = compile(segments::SIMPLE);
     let fifty = compile(&segments::fifty());
-    if a.profile {
-        let e = engine(&fifty);
+    if let Some(k) = a.profile {
+        let e = engine(if k == 1 { &simple } else { &fifty });
         let d = ingest_typed(&e, &recs, 1);
-        all_accepted(&e, n, "50 segments")?;
-        println!("tropa, 50 segments, 1 thread: {:.0} events/s", per_s(n, d));
+        all_accepted(&e, n, "profile")?;
+        println!(
+            "tropa, {k} segment(s), 1 thread: {:.0} events/s; {:.2} timers fired per event",
+            per_s(n, d),
+            e.stats().timers_fired as f64 / n as f64
+        );
         return Ok(());
     }
     let mut rep = Report::new(a.contacts, a.days, n, a.quick);

@@ -19,7 +19,9 @@ pub(crate) mod value;
 
 use crate::event::{Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
-use crate::rules::{Const, Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermId, TermKind};
+use crate::rules::{
+    CmpOp, Const, Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermId, TermKind,
+};
 use crate::state::{ContactState, StageWindows};
 use score::RuleScore;
 use smallvec::SmallVec;
@@ -41,7 +43,7 @@ struct TermInfo {
     k: usize,
     filter: Option<Filter>,
     sum_field: Option<Field>,
-    /// `since` thresholds this term is compared with.
+    /// Offsets after the latest event at which this `since` term's comparisons can flip.
     thresholds: Vec<i64>,
     /// Interned name for consent / attr / tag terms.
     sym: Option<Sym>,
@@ -174,13 +176,23 @@ impl Carry {
     }
 }
 
+/// The offsets after a `since` term's latest event at which its comparisons with constant
+/// durations can flip: `since >= d` and `since < d` at `+d`, `since > d` and `since <= d` at
+/// `+d + 1 ms`, `==` and `!=` at both.
 fn collect_thresholds(e: &PExpr, out: &mut Vec<(TermId, i64)>) {
     match e {
-        PExpr::Cmp(_, a, b) => {
-            if let (PExpr::Term(t), PExpr::Const(Const::Dur(d)))
-            | (PExpr::Const(Const::Dur(d)), PExpr::Term(t)) = (&**a, &**b)
-            {
-                out.push((*t, *d));
+        PExpr::Cmp(op, a, b) => {
+            let found = match (&**a, &**b) {
+                (PExpr::Term(t), PExpr::Const(Const::Dur(d))) => Some((*t, *op, *d)),
+                (PExpr::Const(Const::Dur(d)), PExpr::Term(t)) => Some((*t, op.flipped(), *d)),
+                _ => None,
+            };
+            if let Some((t, op, d)) = found {
+                match op {
+                    CmpOp::Ge | CmpOp::Lt => out.push((t, d)),
+                    CmpOp::Gt | CmpOp::Le => out.push((t, d.saturating_add(1))),
+                    CmpOp::Eq | CmpOp::Ne => out.extend([(t, d), (t, d.saturating_add(1))]),
+                }
             }
             collect_thresholds(a, out);
             collect_thresholds(b, out);
@@ -818,9 +830,6 @@ impl Evaluator {
                             if c > tau {
                                 f(t, c);
                             }
-                            if c.saturating_add(1) > tau {
-                                f(t, c.saturating_add(1));
-                            }
                         }
                     }
                 }
@@ -862,7 +871,6 @@ impl Evaluator {
                 if let Some(l) = info.slot.and_then(|s| st.terms.get(s)?.latest()) {
                     for d in &info.thresholds {
                         cand(l.saturating_add(*d));
-                        cand(l.saturating_add(*d).saturating_add(1));
                     }
                 }
             }

@@ -7,6 +7,7 @@
 //! the same state as one contact receiving all the events.
 
 use crate::rules::StateNeed;
+use smallvec::SmallVec;
 
 /// The state of one term for one contact.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,8 +18,9 @@ pub(crate) enum TermState {
     /// Exact total in millionths.
     Total(i128),
     Latest(Option<i64>),
-    /// The latest (at most `k`) event times, ascending.
-    LatestK(Vec<i64>),
+    /// The latest (at most `k`) event times, ascending; up to two inline, so the common
+    /// `count(x, w) >= 1` or `>= 2` needs no allocation and no pointer to follow.
+    LatestK(SmallVec<[i64; 2]>),
     /// The events still in the window: (time, value in millionths), ascending by time.
     Window(Vec<(i64, i128)>),
 }
@@ -29,7 +31,7 @@ impl TermState {
             StateNeed::Counter => TermState::Counter(0),
             StateNeed::Total => TermState::Total(0),
             StateNeed::Latest => TermState::Latest(None),
-            StateNeed::LatestK(_) => TermState::LatestK(Vec::new()),
+            StateNeed::LatestK(_) => TermState::LatestK(SmallVec::new()),
             StateNeed::Window => TermState::Window(Vec::new()),
             _ => TermState::None,
         }
@@ -135,7 +137,7 @@ impl TermState {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            TermState::LatestK(v) => v.capacity() * 8,
+            TermState::LatestK(v) if v.spilled() => v.capacity() * 8,
             TermState::Window(v) => v.capacity() * 32,
             _ => 0,
         }
@@ -240,11 +242,11 @@ mod tests {
         for ts in [5, 1, 9, 3] {
             a.add(ts, 1, 2, None);
         }
-        assert_eq!(a, TermState::LatestK(vec![5, 9]));
+        assert_eq!(a, TermState::LatestK(SmallVec::from_slice(&[5, 9])));
         let mut b = TermState::new(StateNeed::LatestK(2));
         b.add(7, 1, 2, None);
         a.absorb(b, 2);
-        assert_eq!(a, TermState::LatestK(vec![7, 9]));
+        assert_eq!(a, TermState::LatestK(SmallVec::from_slice(&[7, 9])));
         a.prune(7);
         assert_eq!(a.count(), 1);
         assert_eq!(a.first_after(0), Some(9));
