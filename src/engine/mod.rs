@@ -310,7 +310,7 @@ impl Engine {
         if let Some(ev) = &st.eval {
             p.score = ev.score(&contact.eval);
             for (i, pred) in ev.plan.predicates.iter().enumerate() {
-                if contact.eval.held[i] {
+                if contact.eval.held.get(i) {
                     match pred.kind {
                         PredicateKind::Segment => p.segments.push(pred.name.clone()),
                         PredicateKind::Tag => p.tags.push(pred.name.clone()),

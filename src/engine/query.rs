@@ -268,7 +268,7 @@ impl Engine {
             ev.explain(i, &contact.eval, &contact.state, contact.identified, now);
         Some(Explanation {
             segment: segment.to_owned(),
-            member: contact.eval.held[i],
+            member: contact.eval.held.get(i),
             value,
             terms,
             comparisons,

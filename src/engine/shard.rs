@@ -300,7 +300,7 @@ impl ShardState {
             let id = ContactId((i * cx.shards + index) as u32);
             if let Some(o) = &old {
                 for &r in &carry.removed {
-                    if contact.eval.held[r] {
+                    if contact.eval.held.get(r) {
                         exits.push((id, o.plan.predicates[r].name.clone()));
                     }
                 }
@@ -318,10 +318,8 @@ impl ShardState {
                 None,
                 &mut changes,
             );
-            for (p, held) in contact.eval.held.iter().enumerate() {
-                if *held {
-                    bitmaps[p].insert(id.0);
-                }
+            for p in contact.eval.held.ones() {
+                bitmaps[p].insert(id.0);
             }
             if let Some(t) = contact.eval.timer {
                 timers.push(Reverse((t, id.0)));
@@ -657,7 +655,7 @@ impl ShardState {
         };
         for (i, p) in ev.plan.predicates.iter().enumerate() {
             self.bitmaps[i].remove(c.0);
-            if p.kind == PredicateKind::Segment && contact.eval.held[i] && cx.sink.wanted() {
+            if p.kind == PredicateKind::Segment && contact.eval.held.get(i) && cx.sink.wanted() {
                 cx.sink.emit(Signal {
                     kind: SignalKind::Exit {
                         segment: p.name.clone(),

@@ -130,6 +130,49 @@ impl Bits {
     }
 }
 
+/// Per predicate of the plan: whether the contact is in the segment or holds the tag. Up
+/// to 64 predicates inline, without an allocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Held(SmallVec<[u64; 1]>);
+
+impl Held {
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    pub(crate) fn set(&mut self, i: usize, on: bool) {
+        let w = i / 64;
+        if w >= self.0.len() {
+            if !on {
+                return;
+            }
+            self.0.resize(w + 1, 0);
+        }
+        if on {
+            self.0[w] |= 1 << (i % 64);
+        } else {
+            self.0[w] &= !(1 << (i % 64));
+        }
+    }
+
+    /// The predicates held, ascending.
+    pub(crate) fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        if self.0.spilled() {
+            self.0.capacity() * 8
+        } else {
+            0
+        }
+    }
+}
+
 /// One contact's evaluation state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EvalState {
@@ -138,7 +181,7 @@ pub(crate) struct EvalState {
     terms: Slots,
     scores: Vec<RuleScore>,
     /// Per predicate: in the segment, or holding the tag.
-    pub(crate) held: Vec<bool>,
+    pub(crate) held: Held,
     /// The next instant a timer should bring this contact back.
     pub(crate) timer: Option<i64>,
 }
@@ -364,7 +407,7 @@ impl Evaluator {
         EvalState {
             terms: Slots::default(),
             scores: vec![RuleScore::default(); self.plan.scores.len()],
-            held: vec![false; self.plan.predicates.len()],
+            held: Held::default(),
             timer: None,
         }
     }
@@ -532,7 +575,7 @@ impl Evaluator {
         }
         for (p, from) in carry.preds.iter().enumerate() {
             if let Some(from) = from {
-                st.held[p] = old.held[*from];
+                st.held.set(p, old.held.get(*from));
             }
         }
         if carry.backfills() {
@@ -571,8 +614,8 @@ impl Evaluator {
         }
         let mut gained = Vec::new();
         for (i, p) in self.plan.predicates.iter().enumerate() {
-            if p.kind == PredicateKind::Tag && other.held[i] && !st.held[i] {
-                st.held[i] = true;
+            if p.kind == PredicateKind::Tag && other.held.get(i) && !st.held.get(i) {
+                st.held.set(i, true);
                 gained.push(i);
             }
         }
@@ -626,10 +669,10 @@ impl Evaluator {
                     .sum::<i64>() as f64,
             ),
             TermKind::Tag(_) => Val::Bool(
-                info.pred.is_some_and(|p| st.held[p])
+                info.pred.is_some_and(|p| st.held.get(p))
                     || info.sym.is_some_and(|s| cx.state.manual_tag(s)),
             ),
-            TermKind::Segment(_) => Val::Bool(info.pred.is_some_and(|p| st.held[p])),
+            TermKind::Segment(_) => Val::Bool(info.pred.is_some_and(|p| st.held.get(p))),
             TermKind::Consent(_) => {
                 Val::Bool(info.sym.and_then(|s| cx.state.consent(s)).unwrap_or(false))
             }
@@ -779,12 +822,12 @@ impl Evaluator {
             let p = &self.plan.predicates[i];
             let v = self.expr(&p.expr, &cx, st).truthy();
             match p.kind {
-                PredicateKind::Segment if v != st.held[i] => {
-                    st.held[i] = v;
+                PredicateKind::Segment if v != st.held.get(i) => {
+                    st.held.set(i, v);
                     out.push(Change::Segment(i, v));
                 }
-                PredicateKind::Tag if v && !st.held[i] => {
-                    st.held[i] = true;
+                PredicateKind::Tag if v && !st.held.get(i) => {
+                    st.held.set(i, true);
                     out.push(Change::Tagged(i));
                 }
                 _ => {}
@@ -975,7 +1018,7 @@ impl Evaluator {
         st.terms.heap_bytes()
             + st.scores.capacity() * std::mem::size_of::<RuleScore>()
             + st.scores.iter().map(RuleScore::heap_bytes).sum::<usize>()
-            + st.held.capacity()
+            + st.held.heap_bytes()
     }
 }
 
