@@ -18,33 +18,18 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn simulate_is_deterministic() {
-    let a = tropa(&[
-        "simulate",
-        "--contacts",
-        "300",
-        "--days",
-        "4",
-        "--seed",
-        "9",
-    ]);
-    let b = tropa(&[
-        "simulate",
-        "--contacts",
-        "300",
-        "--days",
-        "4",
-        "--seed",
-        "9",
-    ]);
-    let c = tropa(&[
-        "simulate",
-        "--contacts",
-        "300",
-        "--days",
-        "4",
-        "--seed",
-        "10",
-    ]);
+    let sim = |seed: &str| {
+        tropa(&[
+            "simulate",
+            "--contacts",
+            "300",
+            "--days",
+            "4",
+            "--seed",
+            seed,
+        ])
+    };
+    let (a, b, c) = (sim("9"), sim("9"), sim("10"));
     assert!(a.status.success());
     assert!(!a.stdout.is_empty());
     assert_eq!(a.stdout, b.stdout, "same seed, same bytes");

@@ -74,22 +74,17 @@ impl Engine {
             rebuilt: carry.rebuilt(),
             ..RulesLoaded::default()
         };
-        let old_preds = rules.as_ref().map_or(&[][..], |o| &o.plan.predicates[..]);
-        for p in &new.plan.predicates {
-            let same = |o: &&crate::rules::Predicate| o.kind == p.kind && o.name == p.name;
-            if old_preds.iter().any(|o| same(&o)) {
-                report.kept.push(label(p.kind, &p.name));
+        for (p, kept) in new.plan.predicates.iter().zip(carry.kept()) {
+            let list = if kept {
+                &mut report.kept
             } else {
-                report.added.push(label(p.kind, &p.name));
-            }
+                &mut report.added
+            };
+            list.push(label(p.kind, &p.name));
         }
-        for o in old_preds {
-            if !new
-                .plan
-                .predicates
-                .iter()
-                .any(|p| p.kind == o.kind && p.name == o.name)
-            {
+        if let Some(old) = rules.as_ref() {
+            for &i in &carry.removed {
+                let o = &old.plan.predicates[i];
                 report.removed.push(label(o.kind, &o.name));
             }
         }
@@ -117,8 +112,7 @@ impl Engine {
                 shard.fired.fetch_max(now, Ordering::AcqRel);
             }
             let mine = Arc::new(new.clone());
-            report.contacts += st.contacts().count();
-            st.reload(
+            report.contacts += st.reload(
                 i,
                 Arc::clone(&mine),
                 &carry,

@@ -278,7 +278,8 @@ impl ShardState {
     /// The caller holds every shard and has fired this shard's timers up to `now` under the
     /// old rules. Members of removed segments leave them (`rule_removed`); every contact is
     /// then evaluated in full under the new rules, so new and changed segments are entered or
-    /// left at `now`. The old rules' states and bitmaps are dropped.
+    /// left at `now`. The old rules' states and bitmaps are dropped. Returns the contacts
+    /// converted.
     pub(crate) fn reload(
         &mut self,
         index: usize,
@@ -286,8 +287,9 @@ impl ShardState {
         carry: &Carry,
         now: Option<Ts>,
         cx: &ApplyCx<'_>,
-    ) {
+    ) -> usize {
         let old = self.eval.take();
+        let mut converted = 0;
         let mut bitmaps: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); new.plan.predicates.len()];
         let mut timers = Vec::new();
         let mut changes = Vec::new();
@@ -300,15 +302,16 @@ impl ShardState {
             let id = ContactId((i * cx.shards + index) as u32);
             if let Some(o) = &old {
                 for &r in &carry.removed {
-                    if contact.eval.held.get(r) {
-                        exits.push((id, o.plan.predicates[r].name.clone()));
+                    let p = &o.plan.predicates[r];
+                    if p.kind == PredicateKind::Segment && contact.eval.held.get(r) {
+                        exits.push((id, p.name.clone()));
                     }
                 }
             }
             let tau = now.unwrap_or(Ts::MIN);
-            let empty = EvalState::default();
-            let before = if old.is_some() { &contact.eval } else { &empty };
-            contact.eval = new.convert(carry, before, &contact.state, cx.syms, tau);
+            // Without old rules nothing is carried, so the (empty) old state is never read.
+            contact.eval = new.convert(carry, &contact.eval, &contact.state, cx.syms, tau);
+            converted += 1;
             let from = changes.len();
             new.evaluate(
                 &mut contact.eval,
@@ -350,6 +353,7 @@ impl ShardState {
         for (id, range) in touched {
             self.signal(id, at, &changes[range], None, cx);
         }
+        converted
     }
 
     /// Applies one operation; returns an operation to send on (to another contact or shard).

@@ -72,8 +72,6 @@ pub(crate) struct Evaluator {
     dependents: Vec<Vec<usize>>,
     /// Per event kind: the predicates it feeds.
     preds_by_kind: Vec<Vec<usize>>,
-    /// Per slot: its term.
-    slot_term: Vec<usize>,
     /// Time-sensitive terms read off the profile or the score rules (no slot).
     profile_time_terms: Vec<usize>,
     /// Per slot: its term and how time changes it, compact for the passes over a contact.
@@ -99,43 +97,12 @@ struct SlotTime {
     timed: Timed,
 }
 
-/// A small set of term or predicate indices.
-#[derive(Default)]
-struct Bits(smallvec::SmallVec<[u64; 4]>);
+/// A small set of indices (terms, predicates): up to 64 inline, without an allocation. A
+/// contact's memberships are one, so are the passes' to-do and due sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Bits(SmallVec<[u64; 1]>);
 
 impl Bits {
-    fn set(&mut self, i: usize) {
-        let w = i / 64;
-        if w >= self.0.len() {
-            self.0.resize(w + 1, 0);
-        }
-        self.0[w] |= 1 << (i % 64);
-    }
-
-    fn get(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
-    /// The smallest index at or after `from` in the set.
-    fn next_from(&self, from: usize) -> Option<usize> {
-        let mut w = from / 64;
-        let mut word = self.0.get(w)? & (!0u64 << (from % 64));
-        loop {
-            if word != 0 {
-                return Some(w * 64 + word.trailing_zeros() as usize);
-            }
-            w += 1;
-            word = *self.0.get(w)?;
-        }
-    }
-}
-
-/// Per predicate of the plan: whether the contact is in the segment or holds the tag. Up
-/// to 64 predicates inline, without an allocation.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Held(SmallVec<[u64; 1]>);
-
-impl Held {
     pub(crate) fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
@@ -155,12 +122,26 @@ impl Held {
         }
     }
 
-    /// The predicates held, ascending.
+    /// The smallest index at or after `from` in the set.
+    fn next_from(&self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut word = self.0.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if word != 0 {
+                return Some(w * 64 + word.trailing_zeros() as usize);
+            }
+            w += 1;
+            word = *self.0.get(w)?;
+        }
+    }
+
+    /// The indices in the set, ascending.
     pub(crate) fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, bits)| {
-            (0..64)
-                .filter(move |b| bits & (1 << b) != 0)
-                .map(move |b| w * 64 + b)
+        let mut from = 0;
+        std::iter::from_fn(move || {
+            let i = self.next_from(from)?;
+            from = i + 1;
+            Some(i)
         })
     }
 
@@ -181,7 +162,7 @@ pub(crate) struct EvalState {
     terms: Slots,
     scores: Vec<RuleScore>,
     /// Per predicate: in the segment, or holding the tag.
-    pub(crate) held: Held,
+    pub(crate) held: Bits,
     /// The next instant a timer should bring this contact back.
     pub(crate) timer: Option<i64>,
 }
@@ -199,7 +180,8 @@ pub(crate) struct Carry {
     scores: Vec<Option<usize>>,
     /// Per new predicate: the old predicate it continues.
     preds: Vec<Option<usize>>,
-    /// Old segments that are gone: their members leave with reason `rule_removed`.
+    /// Old segments and tags that are gone (a segment's members leave with reason
+    /// `rule_removed`).
     pub(crate) removed: Vec<usize>,
 }
 
@@ -207,6 +189,11 @@ impl Carry {
     /// Whether some term or score rule is rebuilt from the timeline.
     pub(crate) fn backfills(&self) -> bool {
         self.terms.iter().chain(&self.scores).any(Option::is_none)
+    }
+
+    /// Per new predicate: whether it continues one of the old rules.
+    pub(crate) fn kept(&self) -> impl Iterator<Item = bool> + '_ {
+        self.preds.iter().map(Option::is_some)
     }
 
     /// Term slots and score rules rebuilt from the timeline.
@@ -358,9 +345,6 @@ impl Evaluator {
                     .collect()
             })
             .collect();
-        let slot_term = (0..info.len())
-            .filter(|t| info[*t].slot.is_some())
-            .collect();
         let profile_time_terms = (0..info.len())
             .filter(|t| plan.terms[*t].time_sensitive && info[*t].slot.is_none())
             .filter(|t| info[*t].pred.is_none())
@@ -389,7 +373,6 @@ impl Evaluator {
             readers,
             dependents,
             preds_by_kind,
-            slot_term,
             slot_time,
             thresholds: flat,
             profile_time_terms,
@@ -407,7 +390,7 @@ impl Evaluator {
         EvalState {
             terms: Slots::default(),
             scores: vec![RuleScore::default(); self.plan.scores.len()],
-            held: Held::default(),
+            held: Bits::default(),
             timer: None,
         }
     }
@@ -515,7 +498,7 @@ impl Evaluator {
                 o.plan.scores.iter().position(|x| x == r)
             })
             .collect();
-        let preds = self
+        let preds: Vec<Option<usize>> = self
             .plan
             .predicates
             .iter()
@@ -526,22 +509,10 @@ impl Evaluator {
                     .position(|o| o.kind == p.kind && o.name == p.name)
             })
             .collect();
-        let removed = old.map_or(Vec::new(), |o| {
-            o.plan
-                .predicates
-                .iter()
-                .enumerate()
-                .filter(|(_, op)| {
-                    op.kind == PredicateKind::Segment
-                        && !self
-                            .plan
-                            .predicates
-                            .iter()
-                            .any(|p| p.kind == op.kind && p.name == op.name)
-                })
-                .map(|(i, _)| i)
-                .collect()
-        });
+        let old_count = old.map_or(0, |o| o.plan.predicates.len());
+        let removed = (0..old_count)
+            .filter(|i| !preds.contains(&Some(*i)))
+            .collect();
         Carry {
             terms,
             scores,
@@ -587,18 +558,15 @@ impl Evaluator {
                         .iter()
                         .any(|r| carry.scores[*r].is_none())
             };
-            for e in state.timeline.entries() {
-                let ev = e.event(syms);
-                if kinds_wanted(ev.kind()) {
-                    self.feed(
-                        &mut st,
-                        &ev,
-                        e.at.seq,
-                        tau,
-                        |s| carry.terms[s].is_none(),
-                        |r| carry.scores[r].is_none(),
-                    );
-                }
+            for e in state.timeline.entries().filter(|e| kinds_wanted(e.kind)) {
+                self.feed(
+                    &mut st,
+                    &e.event(syms),
+                    e.at.seq,
+                    tau,
+                    |s| carry.terms[s].is_none(),
+                    |r| carry.scores[r].is_none(),
+                );
             }
         }
         st
@@ -607,8 +575,9 @@ impl Evaluator {
     /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
     /// this contact holds only thanks to the other.
     pub(crate) fn absorb(&self, st: &mut EvalState, other: EvalState) -> Vec<usize> {
-        st.terms
-            .absorb(other.terms, |slot| self.info[self.slot_term[slot]].k);
+        st.terms.absorb(other.terms, |slot| {
+            self.info[self.slot_time[slot].term as usize].k
+        });
         for (s, o) in st.scores.iter_mut().zip(other.scores) {
             s.absorb(o);
         }
@@ -739,15 +708,15 @@ impl Evaluator {
     ) {
         let mut todo = Bits::default();
         match kind {
-            None => (0..self.plan.predicates.len()).for_each(|i| todo.set(i)),
+            None => (0..self.plan.predicates.len()).for_each(|i| todo.set(i, true)),
             Some(k) => {
                 self.preds_by_kind[k as usize]
                     .iter()
-                    .for_each(|i| todo.set(*i));
+                    .for_each(|i| todo.set(*i, true));
                 if let Some(t) = st.timer.filter(|t| *t <= tau) {
                     self.time_terms(st, state, t - 1, |term, c| {
                         if c <= tau {
-                            self.readers[term].iter().for_each(|i| todo.set(*i));
+                            self.readers[term].iter().for_each(|i| todo.set(*i, true));
                         }
                     });
                 }
@@ -779,9 +748,9 @@ impl Evaluator {
         self.time_terms(st, state, tau - 1, |t, c| {
             if c <= tau {
                 if !due.get(t) {
-                    due.set(t);
+                    due.set(t, true);
                     due_terms.push(t);
-                    self.readers[t].iter().for_each(|i| todo.set(*i));
+                    self.readers[t].iter().for_each(|i| todo.set(*i, true));
                 }
             } else if rest.is_none_or(|r| c < r) {
                 rest = Some(c);
@@ -818,7 +787,7 @@ impl Evaluator {
         let mut from = 0;
         while let Some(i) = todo.next_from(from) {
             from = i + 1;
-            self.dependents[i].iter().for_each(|d| todo.set(*d));
+            self.dependents[i].iter().for_each(|d| todo.set(*d, true));
             let p = &self.plan.predicates[i];
             let v = self.expr(&p.expr, &cx, st).truthy();
             match p.kind {
@@ -857,34 +826,39 @@ impl Evaluator {
         mut f: impl FnMut(usize, i64),
     ) {
         for (slot, ts) in st.terms.iter() {
-            let s = &self.slot_time[slot];
-            let t = s.term as usize;
-            match s.timed {
-                Timed::No => {}
-                Timed::Window(w) => {
-                    if let Some(x) = ts.first_after(tau - w) {
-                        f(t, x + w);
-                    }
-                }
-                Timed::Since(from, to) => {
-                    if let Some(l) = ts.latest() {
-                        for d in &self.thresholds[from as usize..to as usize] {
-                            let c = l.saturating_add(*d);
-                            if c > tau {
-                                f(t, c);
-                            }
-                        }
-                    }
-                }
-            }
+            let t = self.slot_time[slot].term as usize;
+            self.slot_candidates(slot, ts, tau, &mut |c| f(t, c));
         }
         for &t in &self.profile_time_terms {
             self.candidates(t, st, state, tau, &mut |c| f(t, c));
         }
     }
 
+    /// The candidate instants after `tau` of the term in `slot`, whose state is `ts`.
+    fn slot_candidates(&self, slot: usize, ts: &TermState, tau: i64, f: &mut impl FnMut(i64)) {
+        match self.slot_time[slot].timed {
+            Timed::No => {}
+            Timed::Window(w) => {
+                if let Some(x) = ts.first_after(tau - w) {
+                    f(x + w);
+                }
+            }
+            Timed::Since(from, to) => {
+                if let Some(l) = ts.latest() {
+                    for d in &self.thresholds[from as usize..to as usize] {
+                        let c = l.saturating_add(*d);
+                        if c > tau {
+                            f(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Reports the instants after `tau` at which term `t` could change by time alone (for an
-    /// aggregate, at least its earliest one).
+    /// aggregate, at least its earliest one): through the slot table for terms with a state,
+    /// from the profile or the score rules otherwise.
     fn candidates(
         &self,
         t: usize,
@@ -893,30 +867,18 @@ impl Evaluator {
         tau: i64,
         report: &mut impl FnMut(i64),
     ) {
-        let info = &self.info[t];
+        if let Some(slot) = self.info[t].slot {
+            if let Some(ts) = st.terms.get(slot) {
+                self.slot_candidates(slot, ts, tau, report);
+            }
+            return;
+        }
         let mut cand = |c: i64| {
             if c > tau {
                 report(c);
             }
         };
         match &self.plan.terms[t].kind {
-            TermKind::Count { .. }
-            | TermKind::Sum { .. }
-            | TermKind::Purchases { .. }
-            | TermKind::Revenue { .. } => {
-                if let (Some(w), Some(slot)) = (info.window, info.slot) {
-                    if let Some(ts) = st.terms.get(slot).and_then(|s| s.first_after(tau - w)) {
-                        cand(ts + w);
-                    }
-                }
-            }
-            TermKind::Since { .. } => {
-                if let Some(l) = info.slot.and_then(|s| st.terms.get(s)?.latest()) {
-                    for d in &info.thresholds {
-                        cand(l.saturating_add(*d));
-                    }
-                }
-            }
             TermKind::BrandsActive { window } => {
                 for (_, b) in &state.brands {
                     cand(b.last_seen.saturating_add(*window));

@@ -306,17 +306,14 @@ impl ContactState {
             }
             _ => {}
         }
-        if self.timeline.keeps(at, cfg.timeline_capacity) {
-            self.timeline.insert(
-                timeline::Entry {
-                    at,
-                    channel: ev.channel,
-                    brand,
-                    payload: crate::codec::pack(&ev.payload),
-                },
-                cfg.timeline_capacity,
-            );
-        }
+        self.timeline
+            .insert_with(at, cfg.timeline_capacity, || timeline::Entry {
+                at,
+                kind: ev.kind(),
+                channel: ev.channel,
+                brand,
+                payload: crate::codec::pack(&ev.payload),
+            });
     }
 
     /// Folds another contact's state into this one, exactly (see the module docs).

@@ -6,7 +6,7 @@
 
 use super::Stamp;
 use crate::codec::Packed;
-use crate::event::{Channel, Event, Payload};
+use crate::event::{Channel, Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
 use std::collections::VecDeque;
 
@@ -17,6 +17,9 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) at: Stamp,
+    /// The event's kind, so that a backfill unpacks only what its new terms read (it fits
+    /// in the entry's padding).
+    pub(crate) kind: Kind,
     pub(crate) channel: Channel,
     pub(crate) brand: Sym,
     pub(crate) payload: Packed,
@@ -47,14 +50,17 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     /// Whether an event at `at` would be kept (it is among the latest `capacity`).
-    pub(crate) fn keeps(&self, at: Stamp, capacity: usize) -> bool {
+    fn keeps(&self, at: Stamp, capacity: usize) -> bool {
         capacity > 0 && (self.entries.len() < capacity || self.entries[0].at < at)
     }
 
-    pub(crate) fn insert(&mut self, e: Entry, capacity: usize) {
-        if !self.keeps(e.at, capacity) {
+    /// Keeps the entry `make` builds for an event at `at`, when it is among the latest
+    /// `capacity` (the entry is built only then: packing a payload is not free).
+    pub(crate) fn insert_with(&mut self, at: Stamp, capacity: usize, make: impl FnOnce() -> Entry) {
+        if !self.keeps(at, capacity) {
             return;
         }
+        let e = make();
         let len = self.entries.len();
         if len == capacity {
             self.entries.pop_front();
@@ -101,6 +107,7 @@ mod tests {
     fn e(ts: i64) -> Entry {
         Entry {
             at: Stamp { ts, seq: ts as u64 },
+            kind: Kind::PageView,
             channel: Channel::Web,
             brand: Sym(0),
             payload: Packed::new(),
@@ -111,13 +118,13 @@ mod tests {
     fn keeps_latest_in_order() {
         let mut t = Timeline::default();
         for ts in [5, 1, 9, 3, 7] {
-            t.insert(e(ts), 3);
+            t.insert_with(e(ts).at, 3, || e(ts));
         }
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [5, 7, 9]);
         let mut o = Timeline::default();
-        o.insert(e(8), 3);
-        o.insert(e(2), 3);
+        o.insert_with(e(8).at, 3, || e(8));
+        o.insert_with(e(2).at, 3, || e(2));
         t.absorb(o, 3);
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [7, 8, 9]);

@@ -210,7 +210,7 @@ impl ContactState {
                     let payload = e.payload();
                     TimelineView {
                         ts: e.at.ts,
-                        kind: payload.kind().as_str().to_owned(),
+                        kind: e.kind.as_str().to_owned(),
                         channel: e.channel.as_str().to_owned(),
                         brand: name(e.brand),
                         amount: match &payload {
