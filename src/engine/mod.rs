@@ -100,6 +100,8 @@ pub struct Engine {
     /// evaluator (so the hot path touches no shared reference count); both are replaced
     /// together by [`Engine::load_rules`], under this lock and every shard's.
     rules: RwLock<Option<Arc<Evaluator>>>,
+    /// Whether rules are loaded: `rules.is_some()`, kept apart so that `advance_to` and
+    /// `flush` never wait for the rules lock while `load_rules` holds it.
     has_rules: AtomicBool,
     sink: Sink,
     /// Identity changes queued for the thread holding the identity writer section.
