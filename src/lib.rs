@@ -30,10 +30,27 @@
 //! Data flows one way through the modules: [`event`] (the wire model and JSON decoding) →
 //! `identity` (identifier → contact, merges) → `state` (one contact's profile and its exact
 //! merge) → [`engine`] (clock, de-duplication, shards, ingest, queries). [`rules`] compiles
-//! the rules language into a plan of terms and predicates; it depends only on [`event`]. The
-//! [`sim`] module
+//! the rules language into a plan of terms and predicates; it depends only on [`event`].
+//! `codec` turns values into bytes (the one place bincode is used); [`persist`] keeps the
+//! write-ahead log of a data directory on top of it. `persist` sits *below* `engine` (the
+//! engine appends to the log on its ingest path; `engine::durable` drives recovery), not above
+//! it as a layer list might suggest: that keeps every dependency one-way. The [`sim`] module
 //! generates realistic streams for examples, tests and benchmarks; the `tropa` binary is the
 //! command line.
+//!
+//! ## Durability
+//!
+//! [`EngineBuilder::build`] makes an in-memory engine; [`EngineBuilder::open`] opens one on a
+//! data directory, replays its write-ahead log and logs from then on, in the
+//! [`Durability`] mode chosen (default `Sync`: an ingest returns after `fdatasync`, and
+//! concurrent ingests share one). With a log, admission (de-duplication, lateness, the clock)
+//! is decided under the log's order lock, so the log order is the order of those decisions
+//! and replay repeats them exactly; an engine without a data directory takes no such lock.
+//! Rules put in force are logged as their canonical text ([`rules::Plan::text`]). A failed
+//! write or sync stops the engine from taking more ([`IngestError::Storage`]). Snapshots,
+//! log truncation and erasure on disk are not there yet: until they are, an erased person's
+//! identifiers and events stay in the log segments written before the erasure (replay
+//! erases them again in memory).
 //!
 //! ## Choices where the contract is silent
 //!
@@ -125,20 +142,22 @@ mod eval;
 pub mod event;
 mod identity;
 mod intern;
+pub mod persist;
 pub mod rules;
 pub mod sim;
 mod state;
 
 pub use engine::{
     AudienceError, ConfigError, Engine, EngineBuilder, ExitReason, Explanation, IngestError,
-    IngestLineError, Ingested, JsonlReport, Members, MemoryReport, RulesLoaded, Signal, SignalKind,
-    Stats,
+    IngestLineError, Ingested, JsonlReport, Members, MemoryReport, OpenError, RulesLoaded, Signal,
+    SignalKind, Stats,
 };
 pub use event::{
     decode_line, decode_value, Channel, Event, EventError, EventErrorKind, IdError, IdType,
     Identifier, Item, Kind, Money, Payload, Ts, Value,
 };
 pub use identity::{ContactId, IdLimits};
+pub use persist::{Durability, Recovery, StoreError};
 pub use state::{BrandView, CartLineView, Profile, Stage, TimelineView};
 
 /// The README's examples, compiled and run as doctests.

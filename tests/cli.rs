@@ -250,3 +250,110 @@ fn replay_with_rules_writes_signals_and_memberships() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event kind \"nope\""));
 }
+
+#[test]
+fn replay_in_two_halves_with_a_data_dir_equals_one_run() {
+    let events = tmp("events-halves.jsonl");
+    assert!(tropa(&[
+        "simulate",
+        "--contacts",
+        "300",
+        "--days",
+        "6",
+        "--seed",
+        "11",
+        "--out",
+        events.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let text = std::fs::read_to_string(&events).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    let (first, second) = (tmp("first-half.jsonl"), tmp("second-half.jsonl"));
+    std::fs::write(&first, a.join("\n") + "\n").unwrap();
+    std::fs::write(&second, b.join("\n") + "\n").unwrap();
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules/shop.tropa");
+    let dir = tmp("data-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |input: &PathBuf, name: &str, extra: &[&str]| -> (String, String, Vec<String>) {
+        let (m, p, s) = (
+            tmp(&format!("{name}-m.json")),
+            tmp(&format!("{name}-p.jsonl")),
+            tmp(&format!("{name}-s.jsonl")),
+        );
+        let mut args = vec![
+            "replay",
+            input.to_str().unwrap(),
+            "--until",
+            "2026-04-01T00:00:00Z",
+            "--memberships",
+            m.to_str().unwrap(),
+            "--profiles",
+            p.to_str().unwrap(),
+            "--signals",
+            s.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = tropa(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut signals: Vec<String> = std::fs::read_to_string(&s)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        signals.sort();
+        (
+            std::fs::read_to_string(&m).unwrap(),
+            std::fs::read_to_string(&p).unwrap(),
+            signals,
+        )
+    };
+    let whole = run(&events, "whole", &["--rules", rules]);
+    // The first half without --until (time only moves with its events), then the rest.
+    let out = tropa(&[
+        "replay",
+        first.to_str().unwrap(),
+        "--rules",
+        rules,
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--signals",
+        tmp("half-1-s.jsonl").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let halves = run(&second, "half-2", &["--data-dir", dir.to_str().unwrap()]);
+    assert_eq!(halves.0, whole.0, "memberships");
+    assert_eq!(halves.1, whole.1, "profiles");
+    let mut signals: Vec<String> = std::fs::read_to_string(tmp("half-1-s.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .chain(halves.2)
+        .collect();
+    signals.sort();
+    assert_eq!(
+        signals, whole.2,
+        "signals of both runs are the signals of one"
+    );
+
+    // A directory that cannot be used is an unusable argument.
+    let file = tmp("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = tropa(&[
+        "replay",
+        second.to_str().unwrap(),
+        "--data-dir",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir"));
+}

@@ -1,4 +1,5 @@
 //! What the benches share: the population size and a small deterministic generator.
+#![allow(dead_code)] // each bench uses part of it
 
 /// 2026-03-01T00:00:00Z.
 pub(crate) const START: i64 = 1_772_323_200_000;

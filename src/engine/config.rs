@@ -15,6 +15,7 @@ pub(crate) struct Config {
     pub(crate) id_limits: IdLimits,
     pub(crate) state: StateConfig,
     pub(crate) plan: Option<crate::rules::Plan>,
+    pub(crate) durability: crate::persist::Durability,
 }
 
 /// A setting that cannot work.
@@ -91,6 +92,7 @@ impl Default for EngineBuilder {
                     stage: StageWindows::default(),
                 },
                 plan: None,
+                durability: crate::persist::Durability::Sync,
             },
         }
     }
@@ -153,8 +155,25 @@ impl EngineBuilder {
         self
     }
 
-    /// Checks the settings and makes the engine.
+    /// When an operation taken by an engine opened on a data directory is on disk (default
+    /// [`Durability::Sync`](crate::persist::Durability::Sync)); see [`EngineBuilder::open`].
+    pub fn durability(mut self, mode: crate::persist::Durability) -> Self {
+        self.cfg.durability = mode;
+        self
+    }
+
+    /// Checks the settings and makes the engine, in memory only.
     pub fn build(self) -> Result<crate::Engine, ConfigError> {
+        self.check()?;
+        Ok(crate::Engine::from_config(self.cfg))
+    }
+
+    pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
+        self.check()?;
+        Ok(self.cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
         let c = &self.cfg;
         if c.shards == 0 {
             return Err(ConfigError::Zero { setting: "shards" });
@@ -180,6 +199,6 @@ impl EngineBuilder {
                 lateness: c.lateness,
             });
         }
-        Ok(crate::Engine::from_config(self.cfg))
+        Ok(())
     }
 }

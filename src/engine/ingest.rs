@@ -4,8 +4,10 @@
 use super::outcome::bump;
 use super::shard::{ApplyCx, MergeTail, Op, Pending};
 use super::{Engine, IngestError, Ingested};
+use crate::codec::wire::Entry;
 use crate::event::{Event, Identifier, Payload, Ts};
 use crate::identity::{ContactId, Resolution, Writer};
+use crate::persist::{Log, Lsn};
 use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::sync::atomic::{fence, Ordering};
@@ -25,11 +27,21 @@ pub(super) enum IdJob {
     },
 }
 
+/// What admission decided for an event that is taken.
+enum Taken {
+    Erase { now: Ts, late: bool },
+    Event { now: Ts, late: bool, seq: u64 },
+}
+
 impl Engine {
+    /// Steps 1–6 of the module docs for one event. With a data directory, steps 2–4 and the
+    /// log append happen under the log's order lock, so the log holds events in the order
+    /// their admission was decided; the number of the record appended goes to `lsn`.
     pub(super) fn admit<const N: usize>(
         &self,
         event: Event,
         touched: &mut SmallVec<[usize; N]>,
+        lsn: &mut Lsn,
     ) -> Result<Ingested, IngestError>
     where
         [usize; N]: smallvec::Array<Item = usize>,
@@ -38,54 +50,91 @@ impl Engine {
             bump(&self.counters.invalid, 1);
             return Err(e.into());
         }
+        let taken = match &self.log {
+            None => match self.decide(&event) {
+                Ok(t) => t,
+                Err(outcome) => return outcome,
+            },
+            Some(log) => {
+                let mut framed = Vec::with_capacity(160);
+                Log::frame(Entry::Event(&event), &mut framed);
+                let mut order = log.order();
+                if let Some(e) = order.stopped() {
+                    return Err(IngestError::Storage(e));
+                }
+                match self.decide(&event) {
+                    Ok(t) => {
+                        *lsn = order.append(&framed);
+                        t
+                    }
+                    Err(outcome) => return outcome,
+                }
+            }
+        };
+        match taken {
+            Taken::Erase { now, late } => {
+                let job = IdJob::Erase {
+                    ids: event.ids,
+                    now,
+                    late,
+                };
+                Ok(self.with_writer(job, touched))
+            }
+            Taken::Event { now, late, seq } => {
+                if let Some(c) = self.identity.fast(&event.ids) {
+                    return Ok(self.route(event, now, late, seq, Resolution::found(c), touched));
+                }
+                Ok(self.with_writer(
+                    IdJob::Event {
+                        event,
+                        now,
+                        late,
+                        seq,
+                    },
+                    touched,
+                ))
+            }
+        }
+    }
+
+    /// Steps 2–4: de-duplication, lateness, the clock and the arrival number. A duplicate
+    /// comes back as `Err(Ok(Duplicate))`.
+    fn decide(&self, event: &Event) -> Result<Taken, Result<Ingested, IngestError>> {
         let now = self.now();
         if let Some(id) = &event.id {
             if self.dedup.is_duplicate(id, now) {
                 bump(&self.counters.duplicates, 1);
-                return Ok(Ingested::Duplicate);
+                return Err(Ok(Ingested::Duplicate));
             }
         }
         if let Some(n) = now {
             if event.ts < n.saturating_sub(self.cfg.lateness) {
                 bump(&self.counters.late, 1);
-                return Err(IngestError::Late {
+                return Err(Err(IngestError::Late {
                     ts: event.ts,
                     now: n,
                     lateness: self.cfg.lateness,
-                });
+                }));
             }
         }
         if let Payload::Erase = event.payload {
             let now = self.clock_to(event.ts);
             bump(&self.counters.accepted, 1);
-            let job = IdJob::Erase {
-                ids: event.ids,
+            return Ok(Taken::Erase {
                 now,
                 late: event.ts < now,
-            };
-            return Ok(self.with_writer(job, touched));
+            });
         }
         if let Some(id) = &event.id {
             if !self.dedup.insert(id, event.ts, now) {
                 bump(&self.counters.duplicates, 1);
-                return Ok(Ingested::Duplicate);
+                return Err(Ok(Ingested::Duplicate));
             }
         }
         let now = self.clock_to(event.ts);
         let late = event.ts < now;
         let seq = self.seq.fetch_add(1, Ordering::AcqRel);
-        if let Some(c) = self.identity.fast(&event.ids) {
-            return Ok(self.route(event, now, late, seq, Resolution::found(c), touched));
-        }
-        Ok(self.with_writer(
-            IdJob::Event {
-                event,
-                now,
-                late,
-                seq,
-            },
-            touched,
-        ))
+        Ok(Taken::Event { now, late, seq })
     }
 
     /// Runs an identity change now if the writer section is free; otherwise queues it for the

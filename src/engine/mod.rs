@@ -33,6 +33,7 @@
 
 mod config;
 mod dedup;
+mod durable;
 mod ingest;
 mod jsonl;
 mod outcome;
@@ -41,10 +42,12 @@ mod reload;
 mod shard;
 mod signal;
 
+use crate::codec::wire::Entry;
 use crate::eval::Evaluator;
 use crate::event::{Event, Identifier, Ts};
 use crate::identity::{ContactId, Identity};
 use crate::intern::Interner;
+use crate::persist::{Log, Lsn, StoreError};
 use crate::rules::PredicateKind;
 use crate::state::{Profile, ProfileIdentity, ViewContext};
 use crossbeam::queue::SegQueue;
@@ -58,6 +61,7 @@ use std::sync::Arc;
 
 pub(crate) use config::Config;
 pub use config::{ConfigError, EngineBuilder};
+pub use durable::OpenError;
 use ingest::IdJob;
 pub use jsonl::JsonlReport;
 use outcome::Counters;
@@ -106,6 +110,8 @@ pub struct Engine {
     sink: Sink,
     /// Identity changes queued for the thread holding the identity writer section.
     id_jobs: SegQueue<IdJob>,
+    /// The write-ahead log, when opened on a data directory (see [`crate::persist`]).
+    log: Option<Log>,
 }
 
 impl Engine {
@@ -136,6 +142,7 @@ impl Engine {
             rules: RwLock::new(eval.map(Arc::new)),
             sink: Sink::default(),
             id_jobs: SegQueue::new(),
+            log: None,
             cfg,
         }
     }
@@ -176,7 +183,21 @@ impl Engine {
     /// is working on fires its timers when that thread releases it. On one thread, or followed
     /// by [`Engine::flush`], everything due has fired when it returns.
     pub fn advance_to(&self, t: Ts) {
-        self.now.fetch_max(t, Ordering::AcqRel);
+        if let Some(log) = &self.log {
+            let mut order = log.order();
+            if order.stopped().is_some() {
+                return; // the log stopped: nothing changes (see `persist`)
+            }
+            let mut framed = Vec::new();
+            Log::frame(Entry::Advance(t), &mut framed);
+            let lsn = order.append(&framed);
+            self.now.fetch_max(t, Ordering::AcqRel);
+            drop(order);
+            // A failure stops the log; the next ingest or `sync` reports it.
+            let _ = log.settle(lsn);
+        } else {
+            self.now.fetch_max(t, Ordering::AcqRel);
+        }
         if !self.has_rules.load(Ordering::Acquire) {
             return;
         }
@@ -199,28 +220,55 @@ impl Engine {
     /// Ingests one event (see the module docs for the steps).
     pub fn ingest(&self, event: Event) -> Result<Ingested, IngestError> {
         let mut touched = SmallVec::<[usize; 4]>::new();
-        let r = self.admit(event, &mut touched);
+        let mut lsn = 0;
+        let r = self.admit(event, &mut touched, &mut lsn);
         for s in touched {
             self.pump(s);
         }
-        r
+        match self.settle(lsn) {
+            Ok(()) => r,
+            Err(e) => Err(IngestError::Storage(e)),
+        }
     }
 
     /// Ingests many events, handing them over shard by shard and draining once at the end;
-    /// returns each event's outcome in input order.
+    /// returns each event's outcome in input order. With [`Durability::Sync`](crate::Durability::Sync) it waits for
+    /// the disk once, for the whole batch; if that sync fails, every event the batch took is
+    /// reported as [`IngestError::Storage`].
     pub fn ingest_batch(
         &self,
         events: impl IntoIterator<Item = Event>,
     ) -> Vec<Result<Ingested, IngestError>> {
         let mut touched = SmallVec::<[usize; 16]>::new();
-        let out = events
+        let mut lsn = 0;
+        let mut out: Vec<_> = events
             .into_iter()
-            .map(|e| self.admit(e, &mut touched))
+            .map(|e| self.admit(e, &mut touched, &mut lsn))
             .collect();
         for s in touched {
             self.pump(s);
         }
+        if let Err(e) = self.settle(lsn) {
+            for r in out.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(IngestError::Storage(e.clone()));
+            }
+        }
         out
+    }
+
+    /// Makes the log records up to `lsn` as durable as the mode promises (no-op without a
+    /// data directory or when nothing was appended).
+    fn settle(&self, lsn: Lsn) -> Result<(), StoreError> {
+        match &self.log {
+            Some(log) if lsn > 0 => log.settle(lsn),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes out and syncs every operation taken so far, whatever the durability mode (a
+    /// no-op without a data directory). Returns the failure that stopped the log, if one did.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.log.as_ref().map_or(Ok(()), Log::sync)
     }
 
     /// Waits until every operation handed in before this call has been applied and every

@@ -48,6 +48,9 @@ pub enum IngestError {
         /// The configured lateness bound, ms.
         lateness: i64,
     },
+    /// The data directory stopped taking writes after a failed write or sync (see
+    /// [`crate::persist`]); the event was not taken.
+    Storage(crate::persist::StoreError),
 }
 
 impl IngestError {
@@ -56,6 +59,7 @@ impl IngestError {
         match self {
             IngestError::Invalid(e) => e.reason_name(),
             IngestError::Late { .. } => "late",
+            IngestError::Storage(_) => "storage",
         }
     }
 
@@ -76,6 +80,7 @@ impl fmt::Display for IngestError {
                 lateness,
                 crate::event::time::format_rfc3339(*now),
             ),
+            IngestError::Storage(e) => write!(f, "{e}"),
         }
     }
 }

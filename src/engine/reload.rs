@@ -18,7 +18,9 @@
 
 use super::shard::ApplyCx;
 use super::Engine;
+use crate::codec::wire::Entry;
 use crate::eval::Evaluator;
+use crate::persist::Log;
 use crate::rules::{Plan, PredicateKind};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,6 +68,18 @@ impl Engine {
     /// assert_eq!(engine.segment_size("browsers"), None);
     /// ```
     pub fn load_rules(&self, plan: Plan) -> RulesLoaded {
+        // With a data directory the switch is logged, and no event is admitted until it is
+        // done, so that replay switches at the same point of the stream.
+        let mut order = self.log.as_ref().map(|l| l.order());
+        let mut lsn = 0;
+        if let Some(o) = order.as_mut() {
+            if o.stopped().is_some() {
+                return RulesLoaded::default(); // the log stopped: nothing changes
+            }
+            let mut framed = Vec::new();
+            Log::frame(Entry::Rules(plan.text()), &mut framed);
+            lsn = o.append(&framed);
+        }
         let mut rules = self.rules.write();
         self.flush();
         let new = Evaluator::new(plan, &self.syms, self.cfg.state.stage);
@@ -127,6 +141,9 @@ impl Engine {
         self.has_rules.store(true, Ordering::Release);
         drop(held);
         drop(rules);
+        drop(order);
+        // A failure stops the log; the next ingest or `sync` reports it.
+        let _ = self.settle(lsn);
         // Operations that arrived while the shards were held.
         for i in 0..self.shards.len() {
             self.pump(i);

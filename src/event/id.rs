@@ -5,7 +5,7 @@ use std::fmt;
 /// The type of an identifier, in priority order: the derived `Ord` puts the type that names a
 /// person most surely first (`customer` before `email` … before `cookie`, then custom types by
 /// name), which is the order used to choose a contact's primary id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode)]
 pub enum IdType {
     /// The shop's own customer number.
     Customer,
@@ -84,7 +84,7 @@ fn is_custom_name(name: &str) -> bool {
 ///
 /// Ordering follows priority (type first, then value), so the smallest identifier of a contact
 /// is its primary id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode)]
 pub struct Identifier {
     /// The identifier's type.
     pub kind: IdType,

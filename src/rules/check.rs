@@ -114,7 +114,9 @@ pub(crate) fn compile(
         c.errors.sort_by_key(|e| (e.span.line, e.span.col));
         return Err(c.errors);
     }
-    Ok(c.finish(compiled, order, scores))
+    let mut plan = c.finish(compiled, order, scores);
+    plan.text = super::print(stmts).into();
+    Ok(plan)
 }
 
 pub(super) fn kind_name(k: PredicateKind) -> &'static str {

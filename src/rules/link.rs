@@ -210,6 +210,7 @@ impl Checker<'_> {
             predicates,
             scores,
             terms: self.terms,
+            text: std::sync::Arc::from(""),
         }
     }
 }

@@ -403,9 +403,24 @@ pub struct Plan {
     pub scores: Vec<ScoreRule>,
     /// Deduplicated terms.
     pub terms: Vec<Term>,
+    /// The rules as canonical text (see [`Plan::text`]).
+    pub(crate) text: std::sync::Arc<str>,
 }
 
 impl Plan {
+    /// The rules as canonical text: the statements printed back one per line, whether they
+    /// were parsed from a file or built with [`RuleSet`](super::RuleSet). Compiling the text
+    /// gives an equal plan; it is what a data directory stores as the rules in force.
+    ///
+    /// ```
+    /// let plan = tropa::rules::compile("segment  vip=revenue(365d)>=1000").unwrap();
+    /// assert_eq!(plan.text(), "segment vip = revenue(365d) >= 1000\n");
+    /// assert_eq!(tropa::rules::compile(plan.text()).unwrap(), plan);
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The segments, in dependency order.
     pub fn segments(&self) -> impl Iterator<Item = &Predicate> {
         self.predicates

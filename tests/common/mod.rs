@@ -3,6 +3,7 @@
 
 pub mod gen;
 pub mod model;
+pub mod rules;
 
 use model::{Model, ModelConfig};
 use tropa::{Engine, IdLimits, IdType};
@@ -12,7 +13,20 @@ const HOUR: i64 = 3_600_000;
 /// The engine and the model with the same small settings (short windows and bounds, so that
 /// generated streams cross them often), optionally with rules.
 pub fn engine_and_model(plan: Option<tropa::rules::Plan>) -> (Engine, Model) {
-    let mut builder = Engine::builder()
+    let mut builder = builder();
+    if let Some(p) = &plan {
+        builder = builder.rules(p.clone());
+    }
+    let model = match plan {
+        Some(p) => Model::with_rules(model_config(), p),
+        None => Model::new(model_config()),
+    };
+    (builder.build().unwrap(), model)
+}
+
+/// The engine settings of [`engine_and_model`], without rules.
+pub fn builder() -> tropa::EngineBuilder {
+    Engine::builder()
         .shards(3)
         .queue_capacity(2)
         .lateness_ms(HOUR)
@@ -20,23 +34,19 @@ pub fn engine_and_model(plan: Option<tropa::rules::Plan>) -> (Engine, Model) {
         .timeline_len(4)
         .dormancy_ms(30 * HOUR)
         .post_purchase_ms(8 * HOUR)
-        .id_limits(IdLimits::default());
-    if let Some(p) = &plan {
-        builder = builder.rules(p.clone());
-    }
-    let cfg = ModelConfig {
+        .id_limits(IdLimits::default())
+}
+
+/// The model settings of [`engine_and_model`].
+pub fn model_config() -> ModelConfig {
+    ModelConfig {
         lateness: HOUR,
         dedup_window: 2 * HOUR,
         limits: vec![(IdType::Customer, 1), (IdType::Loyalty, 1)],
         timeline_len: 4,
         dormancy: 30 * HOUR,
         post_purchase: 8 * HOUR,
-    };
-    let model = match plan {
-        Some(p) => Model::with_rules(cfg, p),
-        None => Model::new(cfg),
-    };
-    (builder.build().unwrap(), model)
+    }
 }
 
 /// A signal's kind as one word (`enter`, `exit:REASON`, `tagged`, `merged`) and the segment,

@@ -3,7 +3,7 @@
 //! ```text
 //! tropa check RULES
 //! tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
-//! tropa replay EVENTS.jsonl [--rules RULES] [--until TS] [--signals FILE] [--memberships FILE]
+//! tropa replay EVENTS.jsonl [--rules RULES] [--data-dir DIR] [--until TS] [--signals FILE] [--memberships FILE]
 //!              [--profiles FILE] [--lateness MS]
 //! ```
 
@@ -20,10 +20,12 @@ const USAGE: &str = "usage:
       checks a rules file: prints ok and a summary (--plan: every term), or the errors (exit 1)
   tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
       writes a simulated multi-brand, multi-channel JSON Lines stream (stdout by default)
-  tropa replay EVENTS.jsonl [--rules RULES] [--until TS] [--signals FILE] [--memberships FILE]
+  tropa replay EVENTS.jsonl [--rules RULES] [--data-dir DIR] [--until TS] [--signals FILE] [--memberships FILE]
                [--profiles FILE] [--lateness MS]
       ingests the events in file order ('-' reads stdin); prints a summary to stderr
       --rules RULES       evaluate the segments, tags and scores of a rules file
+      --data-dir DIR      recover the state kept in DIR first, and keep this run's events
+                          there (a second run on the rest of a file resumes the first)
       --until TS          advance engine time to TS (RFC 3339 or ms) at the end
       --signals FILE      write enter/exit/tagged/merged signals as JSON Lines
       --memberships FILE  write {segment: [primary ids, sorted]} for every segment

@@ -22,8 +22,11 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
     };
     let signals = a.value("--signals")?;
     let memberships = a.value("--memberships")?;
-    if rules.is_none() && (signals.is_some() || memberships.is_some()) {
-        return Err(ArgError("--signals and --memberships need --rules".into()));
+    let data_dir = a.value("--data-dir")?;
+    if rules.is_none() && data_dir.is_none() && (signals.is_some() || memberships.is_some()) {
+        return Err(ArgError(
+            "--signals and --memberships need --rules (or a --data-dir that has rules)".into(),
+        ));
     }
     let until = match a.value("--until")? {
         None => None,
@@ -43,9 +46,41 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
     if let Some(plan) = rules {
         builder = builder.rules(plan);
     }
-    let engine = builder
-        .build()
-        .map_err(|e| ArgError(format!("--lateness: {e}")))?;
+    // With a data directory: recover what earlier runs took, log this run's events (synced
+    // once, at the end: a run cut short keeps a prefix of its events), and keep the rules
+    // recorded there unless --rules gives others.
+    let (engine, recovery) = match &data_dir {
+        None => (
+            builder
+                .build()
+                .map_err(|e| ArgError(format!("--lateness: {e}")))?,
+            None,
+        ),
+        Some(dir) => {
+            let (engine, rec) = builder
+                .durability(tropa::Durability::None)
+                .open(dir)
+                .map_err(|e| ArgError(format!("--data-dir {dir}: {e}")))?;
+            (engine, Some(rec))
+        }
+    };
+    if let Some(r) = &recovery {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "recovered: {} events ({} records, {} segments)",
+            r.events, r.records, r.segments
+        );
+        if let Some(t) = &r.torn {
+            let _ = writeln!(
+                err,
+                "cut a torn tail of {} bytes at byte {} of {}",
+                t.bytes,
+                t.offset,
+                t.file.display()
+            );
+        }
+    }
     let create = |p: &String| {
         File::create(p)
             .map(BufWriter::new)
@@ -93,6 +128,9 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
         engine.advance_to(t);
     }
     engine.flush();
+    engine
+        .sync()
+        .map_err(|e| ArgError(format!("--data-dir: {e}")))?;
     let elapsed = started.elapsed();
 
     if let (Some(mut w), Some(path)) = (profile_out, &profiles) {

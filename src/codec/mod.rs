@@ -1,13 +1,21 @@
 //! The one place where tropa turns values into bytes and back.
 //!
-//! Every byte tropa makes of its own values goes through this module: today the packed event
+//! Every byte tropa makes of its own values goes through this module: the packed event
 //! payloads of the timeline (kept so that a rule loaded later can be backfilled from them),
-//! later the write-ahead log and snapshots. The encoding is bincode 2.0 (pinned to 2.0.x: the
+//! and the files of a data directory ([`frame`]: file headers and checksummed records;
+//! [`wire`]: what a log record holds). The encoding is bincode 2.0 (pinned to 2.0.x: the
 //! crate is unmaintained upstream, RUSTSEC-2025-0141) in its standard configuration: varint
 //! integers, little-endian floats, length-prefixed strings. Types derive `bincode::Encode` and
 //! `bincode::Decode`; nothing outside this module calls bincode, so replacing it means
-//! changing this file and the derives. Files written with these bytes will carry a format
-//! version next to a magic number, raised whenever the bytes of any encoded type change.
+//! changing this module and the derives, and raising [`FORMAT_VERSION`].
+
+pub(crate) mod frame;
+pub(crate) mod wire;
+
+/// The version of every persisted byte: file headers, record framing and the encoding of
+/// every type stored. Raised whenever any of them changes; a file with a newer version is
+/// refused rather than misread.
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 use bincode::de::Decode;
 use bincode::enc::write::Writer;

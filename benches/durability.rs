@@ -1,0 +1,164 @@
+//! What durability costs: ingest into an in-memory engine and into engines logging to a data
+//! directory in each mode, in one run; then recovery (replaying the log) of what was written.
+//!
+//! `cargo bench --bench durability` (set `TROPA_BENCH_EVENTS` for another stream length).
+
+#![allow(missing_docs)]
+
+mod common;
+
+use common::{Rng, START};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::time::Duration;
+use tropa::{rules, Durability, Engine, Event, IdType, Money, Payload};
+
+const RULES: &str = "segment buyers = count(purchase) >= 2
+segment carts = count(cart_add, 1d) >= 1 and since(purchase) > 1d
+score purchase => 10
+";
+
+fn events(n: usize) -> Vec<Event> {
+    let mut rng = Rng(5);
+    (0..n)
+        .map(|i| {
+            let c = rng.next() % 20_000;
+            let payload = match rng.next() % 10 {
+                0 => Payload::Purchase {
+                    order: format!("o-{i}").into(),
+                    amount: Money(49_000_000),
+                    currency: None,
+                    items: Vec::new(),
+                },
+                1..=3 => Payload::CartAdd {
+                    product: format!("p-{}", c % 300).into(),
+                    qty: 1,
+                    price: Some(Money(49_000_000)),
+                    category: None,
+                },
+                _ => Payload::PageView {
+                    url: Some("/c/shoes".into()),
+                    category: None,
+                },
+            };
+            Event::new(START + i as i64 * 50, payload)
+                .with_id(IdType::Customer, &c.to_string())
+                .unwrap()
+        })
+        .collect()
+}
+
+fn n_events() -> usize {
+    std::env::var("TROPA_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
+fn plan() -> rules::Plan {
+    rules::compile(RULES).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let stream = events(n_events());
+    let mut g = c.benchmark_group("durability");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(stream.len() as u64));
+    let modes: [(&str, Option<Durability>); 4] = [
+        ("memory", None),
+        ("none", Some(Durability::None)),
+        (
+            "batched_10ms",
+            Some(Durability::Batched(Duration::from_millis(10))),
+        ),
+        ("sync", Some(Durability::Sync)),
+    ];
+    for (name, mode) in modes {
+        // Batches of 256, as a backend taking a queue's worth of events at a time would.
+        g.bench_function(format!("{name}/batches_of_256"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let builder = Engine::builder().rules(plan());
+                    let engine = match mode {
+                        None => builder.build().unwrap(),
+                        Some(m) => builder.durability(m).open(dir.path()).unwrap().0,
+                    };
+                    (dir, engine, stream.clone())
+                },
+                |(dir, engine, events)| {
+                    let mut it = events.into_iter();
+                    while it.len() > 0 {
+                        engine.ingest_batch(it.by_ref().take(256));
+                    }
+                    engine.sync().unwrap();
+                    (dir, engine)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    // One event per call and per sync: the worst case of `Sync`, next to `None`.
+    let single = &stream[..stream.len().min(2_000)];
+    g.throughput(Throughput::Elements(single.len() as u64));
+    for (name, mode) in [("none", Durability::None), ("sync", Durability::Sync)] {
+        g.bench_function(format!("{name}/one_per_call"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let engine = Engine::builder()
+                        .rules(plan())
+                        .durability(mode)
+                        .open(dir.path())
+                        .unwrap()
+                        .0;
+                    (dir, engine, single.to_vec())
+                },
+                |(dir, engine, events)| {
+                    for e in events {
+                        engine.ingest(e).unwrap();
+                    }
+                    (dir, engine)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    // Recovery: open a directory holding the whole stream.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (engine, _) = Engine::builder()
+            .rules(plan())
+            .durability(Durability::None)
+            .open(dir.path())
+            .unwrap();
+        engine.ingest_batch(stream.iter().cloned());
+    }
+    g.throughput(Throughput::Elements(stream.len() as u64));
+    g.bench_function("recover", |b| {
+        b.iter_batched(
+            || {
+                // Each open adds an (empty) segment; keep only the first.
+                let mut segs: Vec<_> = std::fs::read_dir(dir.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect();
+                segs.sort();
+                for extra in segs.iter().skip(1) {
+                    std::fs::remove_file(extra).unwrap();
+                }
+            },
+            |()| {
+                Engine::builder()
+                    .rules(plan())
+                    .durability(Durability::None)
+                    .open(dir.path())
+                    .unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

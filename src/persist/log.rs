@@ -1,0 +1,286 @@
+//! The write-ahead log: appending in order, group commit, and the segment files.
+
+use super::{Durability, StoreError};
+use crate::codec::frame::{file_header, put_record, LOG_MAGIC};
+use crate::codec::wire::{encode_log, Entry};
+use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
+use parking_lot::{Mutex, MutexGuard};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Bytes gathered in memory before an appending thread writes them out itself (modes other
+/// than `Sync`, which writes on every acknowledgement).
+const WRITE_OUT: usize = 1 << 20;
+
+/// The path of segment `n` in `dir`.
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("wal-{n:08}.log"))
+}
+
+/// The log segments of a directory, in number order.
+pub(crate) struct Segments(pub(crate) Vec<(u64, PathBuf)>);
+
+impl Segments {
+    pub(crate) fn list(dir: &Path) -> Result<Segments, StoreError> {
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("read_dir", dir, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("read_dir", dir, &e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let number = name
+                .strip_prefix("wal-")
+                .and_then(|r| r.strip_suffix(".log"))
+                .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()));
+            if let Some(n) = number.and_then(|n| n.parse().ok()) {
+                found.push((n, entry.path()));
+            }
+        }
+        found.sort();
+        Ok(Segments(found))
+    }
+
+    pub(crate) fn next_number(&self) -> u64 {
+        self.0.last().map_or(1, |(n, _)| n + 1)
+    }
+}
+
+/// Fsyncs a directory, so that a file created or renamed in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("sync directory", dir, &e))
+}
+
+/// Records appended, not yet handed to the file. Its lock orders the log: the engine takes
+/// its admission decisions and appends under it ([`Log::order`]).
+pub(crate) struct Pending {
+    bytes: Vec<u8>,
+    /// Number of the last record appended (records are numbered from 1).
+    last: u64,
+}
+
+/// A position in the log: everything up to this record number.
+pub(crate) type Lsn = u64;
+
+struct Segment {
+    file: File,
+    path: PathBuf,
+    /// The buffer swapped in for `Pending::bytes` at each write-out (keeps its capacity).
+    spare: Vec<u8>,
+}
+
+struct Shared {
+    mode: Durability,
+    pending: Mutex<Pending>,
+    segment: Mutex<Segment>,
+    /// Bytes in `pending` (a hint, read without its lock).
+    gathered: AtomicUsize,
+    written: AtomicU64,
+    synced: AtomicU64,
+    stopped: AtomicBool,
+    failure: Mutex<Option<StoreError>>,
+}
+
+/// An open write-ahead log segment.
+pub(crate) struct Log {
+    shared: Arc<Shared>,
+    ticker: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+/// The order lock, held: append records while deciding what they are.
+pub(crate) struct Order<'a> {
+    pending: MutexGuard<'a, Pending>,
+    shared: &'a Shared,
+}
+
+impl Order<'_> {
+    /// Appends an encoded record (see [`Log::frame`]); returns its number.
+    pub(crate) fn append(&mut self, framed: &[u8]) -> Lsn {
+        self.pending.bytes.extend_from_slice(framed);
+        self.pending.last += 1;
+        self.shared
+            .gathered
+            .store(self.pending.bytes.len(), Ordering::Relaxed);
+        self.pending.last
+    }
+
+    /// The failure that stopped the log, if any.
+    pub(crate) fn stopped(&self) -> Option<StoreError> {
+        self.shared.stopped_error()
+    }
+}
+
+impl Shared {
+    fn stopped_error(&self) -> Option<StoreError> {
+        if !self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
+        let cause = self
+            .failure
+            .lock()
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string);
+        Some(StoreError::Stopped { cause })
+    }
+
+    fn fail(&self, e: StoreError) -> StoreError {
+        let mut f = self.failure.lock();
+        if f.is_none() {
+            *f = Some(e.clone());
+        }
+        self.stopped.store(true, Ordering::Release);
+        e
+    }
+
+    /// Writes out everything appended so far, and syncs it when `sync`; returns the last
+    /// record covered. One thread at a time (the segment lock); appends go on meanwhile.
+    fn write_out(&self, upto: Lsn, sync: bool) -> Result<(), StoreError> {
+        let done = if sync { &self.synced } else { &self.written };
+        if done.load(Ordering::Acquire) >= upto {
+            return Ok(());
+        }
+        let mut seg = self.segment.lock();
+        if done.load(Ordering::Acquire) >= upto {
+            return Ok(()); // another thread's write-out covered us while we waited
+        }
+        if let Some(e) = self.stopped_error() {
+            return Err(e);
+        }
+        let Segment { file, path, spare } = &mut *seg;
+        let last = {
+            let mut p = self.pending.lock();
+            std::mem::swap(&mut p.bytes, spare);
+            self.gathered.store(0, Ordering::Relaxed);
+            p.last
+        };
+        if !spare.is_empty() {
+            let r = file.write_all(spare);
+            spare.clear();
+            r.map_err(|e| self.fail(StoreError::io("write", path.as_path(), &e)))?;
+        }
+        self.written.fetch_max(last, Ordering::AcqRel);
+        if sync {
+            file.sync_data()
+                .map_err(|e| self.fail(StoreError::io("sync", path.as_path(), &e)))?;
+            self.synced.fetch_max(last, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Creates segment `path` (which must not exist), writes its header and `first` records,
+    /// syncs file and directory, and starts the log in `mode`.
+    pub(crate) fn create(
+        path: PathBuf,
+        mode: Durability,
+        first: &[Entry<'_>],
+    ) -> Result<Log, StoreError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("create", path.as_path(), &e))?;
+        let mut bytes = file_header(LOG_MAGIC).to_vec();
+        for &entry in first {
+            Log::frame(entry, &mut bytes);
+        }
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StoreError::io("write", path.as_path(), &e))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        let shared = Arc::new(Shared {
+            mode,
+            pending: Mutex::new(Pending {
+                bytes: Vec::new(),
+                last: 0,
+            }),
+            segment: Mutex::new(Segment {
+                file,
+                path,
+                spare: Vec::new(),
+            }),
+            gathered: AtomicUsize::new(0),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        });
+        let ticker = match mode {
+            Durability::Batched(every) => {
+                let (stop, stopped) = bounded::<()>(0);
+                let s = Arc::clone(&shared);
+                let handle = std::thread::Builder::new()
+                    .name("tropa-wal-sync".into())
+                    .spawn(move || loop {
+                        match stopped.recv_timeout(every) {
+                            Err(RecvTimeoutError::Timeout) => {
+                                let last = s.pending.lock().last;
+                                // A failure stops the log; ingest reports it.
+                                let _ = s.write_out(last, true);
+                            }
+                            _ => return,
+                        }
+                    })
+                    .map_err(|e| StoreError::io("spawn sync thread", Path::new(""), &e))?;
+                Some((stop, handle))
+            }
+            _ => None,
+        };
+        Ok(Log { shared, ticker })
+    }
+
+    /// Encodes and frames an entry onto `out`.
+    pub(crate) fn frame(entry: Entry<'_>, out: &mut Vec<u8>) {
+        let mut payload = Vec::with_capacity(128);
+        encode_log(entry, &mut payload);
+        put_record(out, &payload);
+    }
+
+    /// Takes the order lock.
+    pub(crate) fn order(&self) -> Order<'_> {
+        Order {
+            pending: self.shared.pending.lock(),
+            shared: &self.shared,
+        }
+    }
+
+    /// After appends that ended at record `lsn` (the order lock released): waits until it is
+    /// synced (`Sync`), or writes out the gathered records when they have grown large.
+    pub(crate) fn settle(&self, lsn: Lsn) -> Result<(), StoreError> {
+        match self.shared.mode {
+            Durability::Sync => self.shared.write_out(lsn, true),
+            _ if self.shared.gathered.load(Ordering::Relaxed) >= WRITE_OUT => {
+                self.shared.write_out(lsn, false)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes out and syncs everything appended so far, whatever the mode.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        let last = self.shared.pending.lock().last;
+        match self.shared.stopped_error() {
+            Some(e) => Err(e),
+            None => self.shared.write_out(last, true),
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.ticker.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+        // Nothing to report a failure to here; `Engine::sync` is the call that reports.
+        let _ = self.sync();
+    }
+}

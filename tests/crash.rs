@@ -1,0 +1,153 @@
+//! Crash consistency: a child process ingests with `Durability::Sync` and is killed with
+//! SIGKILL at a random moment; the reopened directory must hold exactly the acknowledged
+//! operations (or those and the one in flight, whose sync may have finished before the kill),
+//! and the recovered state must equal the reference model over them.
+//!
+//! The child is this same test binary, run with `TROPA_CRASH_DIR` set (the `child` test).
+
+mod common;
+
+use common::gen::Step;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use tropa::decode_line;
+use tropa::persist::Durability;
+
+const RULES: &str = "segment buyers = count(purchase) >= 1
+segment carts = count(cart_add, 1h) >= 1 and since(purchase) > 30m
+tag fans when count(page_view, 2h) >= 3
+score purchase => 10
+";
+
+/// A deterministic stream: a few hundred people over a small identifier universe (links and
+/// merges), purchases, carts, page views, now and then an erasure or a jump of the clock.
+fn stream(seed: u64, n: usize) -> Vec<Step> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut next = move |m: u64| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) % m
+    };
+    let mut clock = 1_772_323_200_000i64;
+    (0..n)
+        .map(|i| {
+            clock += next(120_000) as i64;
+            if next(50) == 0 {
+                clock += 3_600_000;
+                return Step::AdvanceTo(clock);
+            }
+            let cookie = next(300);
+            let ids = match next(4) {
+                0 => format!(r#""cookie":"c{cookie}","email":"p{}@x.pl""#, next(200)),
+                _ => format!(r#""cookie":"c{cookie}""#),
+            };
+            let body = match next(10) {
+                0..=3 => r#""type":"page_view""#.to_string(),
+                4..=5 => format!(r#""type":"cart_add","product":"p{}","price":20"#, next(9)),
+                6..=7 => format!(r#""type":"purchase","order":"o{i}","amount":30"#),
+                8 if next(8) == 0 => r#""type":"erase""#.to_string(),
+                _ => r#""type":"identify""#.to_string(),
+            };
+            let line = format!(r#"{{"ts":{clock},"id":"e{i}","ids":{{{ids}}},{body}}}"#);
+            Step::Ingest(Box::new(decode_line(&line).unwrap()))
+        })
+        .collect()
+}
+
+/// The child: ingests the stream and prints `ack N` after each operation returns.
+#[test]
+fn child() {
+    let Ok(dir) = std::env::var("TROPA_CRASH_DIR") else {
+        return; // not run as a child
+    };
+    let seed: u64 = std::env::var("TROPA_CRASH_SEED").unwrap().parse().unwrap();
+    let (engine, _) = common::builder()
+        .rules(tropa::rules::compile(RULES).unwrap())
+        .durability(Durability::Sync)
+        .open(&dir)
+        .unwrap();
+    for (i, step) in stream(seed, 3000).into_iter().enumerate() {
+        match step {
+            Step::Ingest(e) => {
+                engine.ingest(*e).unwrap();
+            }
+            Step::AdvanceTo(t) => engine.advance_to(t),
+        }
+        // Unbuffered: the parent counts what it has seen as acknowledged.
+        println!("ack {i}");
+    }
+}
+
+fn model_over(steps: &[Step]) -> common::model::Model {
+    let mut m = common::model::Model::with_rules(
+        common::model_config(),
+        tropa::rules::compile(RULES).unwrap(),
+    );
+    for s in steps {
+        match s {
+            Step::Ingest(e) => {
+                m.ingest(e);
+            }
+            Step::AdvanceTo(t) => m.advance_to(*t),
+        }
+    }
+    m.flush();
+    m
+}
+
+#[test]
+fn killed_at_random_moments_recovers_exactly_the_acknowledged() {
+    let rounds: u64 = std::env::var("TROPA_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(12);
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = 7 + round;
+        // Kill after this many acknowledgements (0: right at the start).
+        let target = (round * 397) % 2500;
+        let mut child = Command::new(&exe)
+            .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("TROPA_CRASH_DIR", dir.path())
+            .env("TROPA_CRASH_SEED", seed.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        // The first acknowledgement shares its line with the test runner's `test child ... `.
+        let ack = |l: &str| l.split("ack ").nth(1).and_then(|n| n.parse::<usize>().ok());
+        let mut acked = 0usize;
+        let mut lines = out.lines();
+        while acked < target as usize {
+            match lines.next() {
+                Some(Ok(l)) => acked = ack(&l).map_or(acked, |i| i + 1),
+                _ => break,
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+                               // Acknowledgements printed before the kill landed still count.
+        for l in lines.map_while(Result::ok) {
+            acked = ack(&l).map_or(acked, |i| i + 1);
+        }
+        child.wait().unwrap();
+
+        let steps = stream(seed, 3000);
+        let (engine, rec) = common::builder().open(dir.path()).unwrap();
+        // Records: the rules, then one per step.
+        let recovered = rec.records.saturating_sub(1) as usize;
+        assert!(
+            recovered == acked || recovered == acked + 1,
+            "round {round}: {acked} acknowledged, {recovered} recovered"
+        );
+        engine.flush();
+        let model = model_over(&steps[..recovered]);
+        let (got, want) = (engine.profiles(), model.profiles());
+        assert_eq!(got.len(), want.len(), "round {round}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "round {round}");
+        }
+    }
+}
