@@ -151,3 +151,97 @@ fn killed_at_random_moments_recovers_exactly_the_acknowledged() {
         }
     }
 }
+
+/// The child of the storage-failure test: ingests until a write fails (its file-size limit is
+/// reached), then checks that the stopped engine takes nothing more, and prints
+/// `stopped N` with the number of events acknowledged.
+#[test]
+fn stopped_child() {
+    let Ok(dir) = std::env::var("TROPA_STOP_DIR") else {
+        return; // not run as a child
+    };
+    let (engine, _) = common::builder()
+        .rules(tropa::rules::compile(RULES).unwrap())
+        .durability(Durability::Sync)
+        .open(&dir)
+        .unwrap();
+    let mut acked = 0usize;
+    let mut events = stream(3, 3000).into_iter().filter_map(|s| match s {
+        Step::Ingest(e) => Some(*e),
+        Step::AdvanceTo(_) => None,
+    });
+    let failure = loop {
+        let e = events.next().expect("the size limit is reached first");
+        match engine.ingest(e) {
+            Ok(_) => acked += 1,
+            Err(tropa::IngestError::Storage(err)) => break err,
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert!(
+        matches!(failure, tropa::StoreError::Io { op: "write", .. }),
+        "{failure}"
+    );
+    engine.flush();
+    let (profiles, stats, now) = (engine.profiles(), engine.stats(), engine.now());
+    let refused = engine.ingest(events.next().unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            tropa::IngestError::Storage(tropa::StoreError::Stopped { cause }) if cause.contains("write failed")
+        ),
+        "{refused}"
+    );
+    engine.advance_to(now.unwrap() + 1_000_000_000);
+    let loaded = engine.load_rules(tropa::rules::compile("segment other = known").unwrap());
+    engine.flush();
+    assert_eq!(loaded, tropa::RulesLoaded::default());
+    assert_eq!(engine.now(), now);
+    assert_eq!(engine.segment_names(), ["buyers", "carts"]);
+    assert_eq!(engine.stats().accepted, stats.accepted);
+    assert_eq!(engine.profiles(), profiles);
+    assert!(matches!(
+        engine.sync(),
+        Err(tropa::StoreError::Stopped { .. })
+    ));
+    println!("stopped {acked}");
+}
+
+/// A write that fails (the process's file-size limit, `ulimit -f`, with SIGXFSZ ignored)
+/// stops the log: later operations change nothing, and reopening recovers exactly the events
+/// acknowledged before the failure.
+#[cfg(unix)]
+#[test]
+fn a_failed_write_stops_the_engine_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 16; exec "$0" stopped_child --exact --nocapture --test-threads=1"#)
+        .arg(std::env::current_exe().unwrap())
+        .env("TROPA_STOP_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acked: usize = stdout
+        .split("stopped ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout}"));
+    assert!(acked > 10, "the limit leaves room for some events: {acked}");
+    let (engine, rec) = common::builder().open(dir.path()).unwrap();
+    assert_eq!(rec.events as usize, acked);
+    engine.flush();
+    let steps: Vec<Step> = stream(3, 3000)
+        .into_iter()
+        .filter(|s| matches!(s, Step::Ingest(_)))
+        .take(acked)
+        .collect();
+    let model = model_over(&steps);
+    assert_eq!(engine.profiles(), model.profiles());
+}

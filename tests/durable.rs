@@ -340,3 +340,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_event_too_large_for_a_log_record_is_refused_and_changes_nothing() {
+    let (dir, _) = written(2);
+    let (engine, _) = open(dir.path(), Durability::Sync, None);
+    let before = (engine.stats(), engine.profiles());
+    let blob: String = "x".repeat(17 << 20);
+    let mut huge = tropa::Event::new(
+        1_772_323_300_000,
+        tropa::Payload::Custom {
+            name: "upload".into(),
+            props: vec![("blob".into(), tropa::Value::Str(blob.into()))],
+        },
+    )
+    .with_id(tropa::IdType::Email, "big@x.pl")
+    .unwrap();
+    huge.id = Some("e-huge".into());
+    match engine.ingest(huge) {
+        Err(tropa::IngestError::Storage(StoreError::TooLarge { bytes, max })) => {
+            assert!(bytes > max && max == 16 << 20, "{bytes} {max}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = engine.stats();
+    assert_eq!(after.invalid, before.0.invalid + 1);
+    assert_eq!(
+        (after.accepted, engine.profiles()),
+        (before.0.accepted, before.1)
+    );
+    // The log is not stopped, and what it holds still replays.
+    engine.ingest(purchase(7)).unwrap();
+    drop(engine);
+    let (engine, rec) = open(dir.path(), Durability::Sync, None);
+    assert_eq!(rec.events, 3);
+    assert_eq!(engine.segment_size("buyers"), Some(3));
+}

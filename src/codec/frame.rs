@@ -40,14 +40,28 @@ pub(crate) fn file_header(magic: [u8; 8]) -> [u8; FILE_HEADER] {
     h
 }
 
-/// Appends `payload` to `out` as one framed record.
-pub(crate) fn put_record(out: &mut Vec<u8>, payload: &[u8]) {
-    debug_assert!(payload.len() <= MAX_RECORD);
-    let len = (payload.len() as u32).to_le_bytes();
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&crc32fast::hash(&len).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+/// Appends one framed record to `out`, its payload written in place by `write` (no copy).
+/// A payload over [`MAX_RECORD`] is taken back off `out` and its length returned as the error:
+/// a reader would take such a record for damage.
+pub(crate) fn put_record_with(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), usize> {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER]);
+    write(out);
+    let len = out.len() - start - RECORD_HEADER;
+    if len > MAX_RECORD {
+        out.truncate(start);
+        return Err(len);
+    }
+    let len_bytes = (len as u32).to_le_bytes();
+    let payload_crc = crc32fast::hash(&out[start + RECORD_HEADER..]);
+    let header = &mut out[start..start + RECORD_HEADER];
+    header[..4].copy_from_slice(&len_bytes);
+    header[4..8].copy_from_slice(&crc32fast::hash(&len_bytes).to_le_bytes());
+    header[8..].copy_from_slice(&payload_crc.to_le_bytes());
+    Ok(())
 }
 
 /// Why a file's bytes cannot be read. Offsets are from the start of the file.

@@ -57,7 +57,10 @@ impl Engine {
             },
             Some(log) => {
                 let mut framed = Vec::with_capacity(160);
-                Log::frame(Entry::Event(&event), &mut framed);
+                if let Err(e) = Log::frame(Entry::Event(&event), &mut framed) {
+                    bump(&self.counters.invalid, 1);
+                    return Err(IngestError::Storage(e));
+                }
                 let mut order = log.order();
                 if let Some(e) = order.stopped() {
                     return Err(IngestError::Storage(e));

@@ -165,7 +165,7 @@ impl Engine {
         self.sink.subscribe(capacity)
     }
 
-    /// Signals produced so far.
+    /// Signals sent to subscribers so far (none are built while nobody subscribes).
     pub fn signals_emitted(&self) -> u64 {
         self.sink.emitted()
     }
@@ -188,9 +188,9 @@ impl Engine {
             if order.stopped().is_some() {
                 return; // the log stopped: nothing changes (see `persist`)
             }
-            let mut framed = Vec::new();
-            Log::frame(Entry::Advance(t), &mut framed);
-            let lsn = order.append(&framed);
+            let Ok(lsn) = order.append_entry(Entry::Advance(t)) else {
+                unreachable!("a time is far under the record limit")
+            };
             self.now.fetch_max(t, Ordering::AcqRel);
             drop(order);
             // A failure stops the log; the next ingest or `sync` reports it.
@@ -392,7 +392,7 @@ impl Engine {
         for s in self.shards.iter() {
             let st = s.state.lock();
             timers += st.pending_timers();
-            timer_bytes += st.timer_capacity() * 16;
+            timer_bytes += st.timer_capacity() * shard::TIMER_ENTRY;
             for b in &st.bitmaps {
                 bitmap_bytes += b.serialized_size();
                 memberships += b.len();

@@ -130,12 +130,7 @@ impl fmt::Display for Explanation {
 type Rules<'a> = parking_lot::RwLockReadGuard<'a, Option<std::sync::Arc<crate::eval::Evaluator>>>;
 
 fn predicate(rules: &Rules<'_>, kind: PredicateKind, name: &str) -> Option<usize> {
-    rules
-        .as_ref()?
-        .plan
-        .predicates
-        .iter()
-        .position(|p| p.kind == kind && p.name == name)
+    rules.as_ref()?.plan.predicate_index(kind, name)
 }
 
 impl Engine {
@@ -202,13 +197,19 @@ impl Engine {
         Ok(Members::new(self.audience_of(&self.rules.read(), &e)?))
     }
 
+    fn segment_bitmap(
+        &self,
+        rules: &Rules<'_>,
+        name: &str,
+    ) -> Result<RoaringBitmap, AudienceError> {
+        let i = predicate(rules, PredicateKind::Segment, name)
+            .ok_or_else(|| AudienceError::UnknownSegment(name.to_owned()))?;
+        Ok(self.union(|st| st.bitmaps.get(i)))
+    }
+
     fn audience_of(&self, rules: &Rules<'_>, e: &Expr) -> Result<RoaringBitmap, AudienceError> {
         match &e.kind {
-            ExprKind::Name(n) => {
-                let i = predicate(rules, PredicateKind::Segment, n)
-                    .ok_or_else(|| AudienceError::UnknownSegment(n.clone()))?;
-                Ok(self.union(|st| st.bitmaps.get(i)))
-            }
+            ExprKind::Name(n) => self.segment_bitmap(rules, n),
             ExprKind::Call { name, args, .. } if name == "segment" || name == "tag" => {
                 let [Expr {
                     kind: ExprKind::Str(s),
@@ -222,9 +223,7 @@ impl Engine {
                 if name == "tag" {
                     return Ok(self.tag_bitmap(rules, s));
                 }
-                let i = predicate(rules, PredicateKind::Segment, s)
-                    .ok_or_else(|| AudienceError::UnknownSegment(s.clone()))?;
-                Ok(self.union(|st| st.bitmaps.get(i)))
+                self.segment_bitmap(rules, s)
             }
             ExprKind::Binary(BinOp::And, a, b) => {
                 Ok(self.audience_of(rules, a)? & self.audience_of(rules, b)?)
@@ -241,18 +240,25 @@ impl Engine {
 
     /// Every segment with its members' primary ids, sorted (the `--memberships` output).
     pub fn memberships(&self) -> BTreeMap<String, Vec<String>> {
-        let mut out = BTreeMap::new();
-        for name in self.segment_names() {
-            let mut ids: Vec<String> = self
-                .members(&name)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| self.identity.record(c).map(|r| r.ids[0].to_string()))
-                .collect();
-            ids.sort();
-            out.insert(name, ids);
-        }
-        out
+        let rules = self.rules.read();
+        let Some(ev) = rules.as_ref() else {
+            return BTreeMap::new();
+        };
+        ev.plan
+            .predicates
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == PredicateKind::Segment)
+            .map(|(i, p)| {
+                let mut ids: Vec<String> = self
+                    .union(|st| st.bitmaps.get(i))
+                    .into_iter()
+                    .filter_map(|c| self.identity.primary(ContactId(c)))
+                    .collect();
+                ids.sort();
+                (p.name.clone(), ids)
+            })
+            .collect()
     }
 
     /// Why contact `c` is or is not in `segment` at engine time: every term's value and every

@@ -20,7 +20,6 @@ use super::shard::ApplyCx;
 use super::Engine;
 use crate::codec::wire::Entry;
 use crate::eval::Evaluator;
-use crate::persist::Log;
 use crate::rules::{Plan, PredicateKind};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -76,9 +75,15 @@ impl Engine {
             if o.stopped().is_some() {
                 return RulesLoaded::default(); // the log stopped: nothing changes
             }
-            let mut framed = Vec::new();
-            Log::frame(Entry::Rules(plan.text()), &mut framed);
-            lsn = o.append(&framed);
+            match o.append_entry(Entry::Rules(plan.text())) {
+                Ok(n) => lsn = n,
+                Err(e) => {
+                    // Rules that cannot be logged cannot be replayed: they are not put in
+                    // force, and the log stops (`sync` reports why).
+                    o.stop(e);
+                    return RulesLoaded::default();
+                }
+            }
         }
         let mut rules = self.rules.write();
         self.flush();

@@ -192,6 +192,9 @@ pub(crate) struct ShardState {
     changes: Vec<Change>,
 }
 
+/// Bytes of one timer heap entry.
+pub(crate) const TIMER_ENTRY: usize = std::mem::size_of::<Reverse<(Ts, u32)>>();
+
 fn slot_index(c: ContactId, shards: usize) -> usize {
     c.0 as usize / shards
 }
@@ -455,11 +458,7 @@ impl ShardState {
                         merged_from.push(names.key);
                     }
                     if let Some(p) = &tail.event {
-                        c.identified |= p.identified;
-                        c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
-                        if let Some(ev) = cx.eval {
-                            ev.on_event(&mut c.eval, &p.event, p.seq, now);
-                        }
+                        feed_event(c, p, now, cx);
                         manual.extend(manual_tag_syms(&p.event, cx.syms));
                     }
                     if let Some(ev) = cx.eval {
@@ -618,20 +617,15 @@ impl ShardState {
                 &looked_up
             }
         };
+        let name = |i: usize| ev.plan.predicates[i].name.clone();
         for ch in changes {
-            let (i, kind) = match *ch {
-                Change::Segment(i, true) => (i, 0),
-                Change::Segment(i, false) => (i, 1),
-                Change::Tagged(i) => (i, 2),
-            };
-            let name = ev.plan.predicates[i].name.clone();
-            let kind = match kind {
-                0 => SignalKind::Enter { segment: name },
-                1 => SignalKind::Exit {
-                    segment: name,
+            let kind = match *ch {
+                Change::Segment(i, true) => SignalKind::Enter { segment: name(i) },
+                Change::Segment(i, false) => SignalKind::Exit {
+                    segment: name(i),
                     reason: ExitReason::Predicate,
                 },
-                _ => SignalKind::Tagged { tag: name },
+                Change::Tagged(i) => SignalKind::Tagged { tag: name(i) },
             };
             cx.sink.emit(Signal {
                 kind,
@@ -680,6 +674,16 @@ impl ShardState {
     }
 }
 
+/// Applies an event to a contact's profile and rule terms, without evaluating.
+fn feed_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) {
+    c.identified |= p.identified;
+    c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
+    if let Some(ev) = cx.eval {
+        ev.on_event(&mut c.eval, &p.event, p.seq, now);
+    }
+}
+
+/// Applies an event and evaluates what it feeds (everything for a `fresh` contact).
 fn apply_event(
     c: &mut Contact,
     p: &Pending,
@@ -687,11 +691,9 @@ fn apply_event(
     fresh: bool,
     cx: &ApplyCx<'_>,
 ) -> Vec<Change> {
-    c.identified |= p.identified;
-    c.state.apply(&p.event, p.seq, cx.syms, cx.cfg);
+    feed_event(c, p, now, cx);
     let mut changes = Vec::new();
     if let Some(ev) = cx.eval {
-        ev.on_event(&mut c.eval, &p.event, p.seq, now);
         ev.evaluate(
             &mut c.eval,
             &c.state,

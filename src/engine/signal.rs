@@ -3,7 +3,7 @@
 //! A subscriber gets a bounded channel. When it is full, the shard that produces the next
 //! signal waits until there is room: the subscriber slows ingest down (backpressure) rather
 //! than losing anything. A subscriber that drops its receiver is removed. With no subscriber,
-//! signals are only counted.
+//! signals are not even built (nor counted): memberships change all the same.
 //!
 //! A subscriber must keep reading while it waits on the engine: a thread that blocks on a full
 //! channel holds its shard.

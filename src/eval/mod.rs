@@ -43,8 +43,6 @@ struct TermInfo {
     k: usize,
     filter: Option<Filter>,
     sum_field: Option<Field>,
-    /// Offsets after the latest event at which this `since` term's comparisons can flip.
-    thresholds: Vec<i64>,
     /// Interned name for consent / attr / tag terms.
     sym: Option<Sym>,
     /// Predicate index for `segment("s")` and rule `tag("t")` terms.
@@ -242,11 +240,6 @@ impl Evaluator {
         for p in &plan.predicates {
             collect_thresholds(&p.expr, &mut thresholds);
         }
-        let pred_of = |kind: PredicateKind, name: &str| {
-            plan.predicates
-                .iter()
-                .position(|p| p.kind == kind && p.name == name)
-        };
         let n_kinds = Kind::ALL.len();
         let mut by_kind = vec![Vec::new(); n_kinds];
         let mut info = Vec::with_capacity(plan.terms.len());
@@ -262,11 +255,6 @@ impl Evaluator {
                 k,
                 filter: None,
                 sum_field: None,
-                thresholds: thresholds
-                    .iter()
-                    .filter(|(id, _)| id.0 as usize == i)
-                    .map(|(_, d)| *d)
-                    .collect(),
                 sym: None,
                 pred: None,
                 slot: (TermState::new(t.need) != TermState::None).then(|| {
@@ -312,9 +300,9 @@ impl Evaluator {
                 TermKind::Consent(n) | TermKind::Attr(n) => ti.sym = Some(syms.intern(n)),
                 TermKind::Tag(n) => {
                     ti.sym = Some(syms.intern(n));
-                    ti.pred = pred_of(PredicateKind::Tag, n);
+                    ti.pred = plan.predicate_index(PredicateKind::Tag, n);
                 }
-                TermKind::Segment(n) => ti.pred = pred_of(PredicateKind::Segment, n),
+                TermKind::Segment(n) => ti.pred = plan.predicate_index(PredicateKind::Segment, n),
                 _ => {}
             }
             for k in feeds {
@@ -357,7 +345,8 @@ impl Evaluator {
                     _ if !plan.terms[t].time_sensitive => Timed::No,
                     (TermKind::Since { .. }, _) => {
                         let from = flat.len() as u32;
-                        flat.extend(&info[t].thresholds);
+                        let mine = thresholds.iter().filter(|(id, _)| id.0 as usize == t);
+                        flat.extend(mine.map(|(_, d)| *d));
                         Timed::Since(from, flat.len() as u32)
                     }
                     (_, Some(w)) => Timed::Window(w),
@@ -425,17 +414,13 @@ impl Evaluator {
             let Some(slot) = info.slot.filter(|s| slot_wanted(*s)) else {
                 continue;
             };
+            // `count`, `sum` and `since` read only the events their filter selects.
+            if info.filter.as_ref().is_some_and(|f| !Self::matches(f, ev)) {
+                continue;
+            }
             let value = match &self.plan.terms[t].kind {
-                TermKind::Count { .. } | TermKind::Since { .. } => {
-                    if !Self::matches(info.filter.as_ref().expect("filtered term"), ev) {
-                        continue;
-                    }
-                    1
-                }
+                TermKind::Count { .. } | TermKind::Since { .. } => 1,
                 TermKind::Sum { .. } => {
-                    if !Self::matches(info.filter.as_ref().expect("filtered term"), ev) {
-                        continue;
-                    }
                     match value::micros(ev, info.sum_field.as_ref().expect("sum field")) {
                         Some(v) => v,
                         None => continue,
@@ -502,12 +487,7 @@ impl Evaluator {
             .plan
             .predicates
             .iter()
-            .map(|p| {
-                old?.plan
-                    .predicates
-                    .iter()
-                    .position(|o| o.kind == p.kind && o.name == p.name)
-            })
+            .map(|p| old?.plan.predicate_index(p.kind, &p.name))
             .collect();
         let old_count = old.map_or(0, |o| o.plan.predicates.len());
         let removed = (0..old_count)

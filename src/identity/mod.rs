@@ -213,6 +213,11 @@ impl Identity {
         self.records.get(&c).map(|r| r.clone())
     }
 
+    /// A live contact's primary id.
+    pub(crate) fn primary(&self, c: ContactId) -> Option<String> {
+        self.records.get(&c).map(|r| r.ids[0].to_string())
+    }
+
     /// How signals name a contact: a live one by its record, one just merged away or erased
     /// by the names it had.
     pub(crate) fn names(&self, c: ContactId) -> Names {
@@ -427,10 +432,11 @@ impl Identity {
                 for id in &rec.ids {
                     self.index.remove(id);
                 }
-                self.retired.insert(c, rec.names());
+                let names = rec.names();
+                self.retired.insert(c, names.clone());
                 Some(Erased {
                     contact: c,
-                    names: rec.names(),
+                    names,
                     absorbed: rec.absorbed,
                 })
             })

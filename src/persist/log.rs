@@ -1,7 +1,7 @@
 //! The write-ahead log: appending in order, group commit, and the segment files.
 
 use super::{Durability, StoreError};
-use crate::codec::frame::{file_header, put_record, LOG_MAGIC};
+use crate::codec::frame::{file_header, put_record_with, LOG_MAGIC, MAX_RECORD};
 use crate::codec::wire::{encode_log, Entry};
 use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, MutexGuard};
@@ -99,14 +99,31 @@ pub(crate) struct Order<'a> {
 }
 
 impl Order<'_> {
-    /// Appends an encoded record (see [`Log::frame`]); returns its number.
+    /// Appends a record framed beforehand (see [`Log::frame`]); returns its number.
     pub(crate) fn append(&mut self, framed: &[u8]) -> Lsn {
         self.pending.bytes.extend_from_slice(framed);
+        self.appended()
+    }
+
+    /// Frames `entry` straight into the log (for the rare entries that are not events, which
+    /// are framed before the lock is taken); returns its number.
+    pub(crate) fn append_entry(&mut self, entry: Entry<'_>) -> Result<Lsn, StoreError> {
+        Log::frame(entry, &mut self.pending.bytes)?;
+        Ok(self.appended())
+    }
+
+    fn appended(&mut self) -> Lsn {
         self.pending.last += 1;
         self.shared
             .gathered
             .store(self.pending.bytes.len(), Ordering::Relaxed);
         self.pending.last
+    }
+
+    /// Stops the log with `cause` (an entry that could not be logged must not be applied
+    /// either, and nothing after it may be).
+    pub(crate) fn stop(&self, cause: StoreError) {
+        self.shared.fail(cause);
     }
 
     /// The failure that stopped the log, if any.
@@ -137,8 +154,9 @@ impl Shared {
         e
     }
 
-    /// Writes out everything appended so far, and syncs it when `sync`; returns the last
-    /// record covered. One thread at a time (the segment lock); appends go on meanwhile.
+    /// Writes out everything appended up to at least record `upto` (everything appended so
+    /// far), and syncs it when `sync`. One thread at a time (the segment lock); appends go on
+    /// meanwhile.
     fn write_out(&self, upto: Lsn, sync: bool) -> Result<(), StoreError> {
         let done = if sync { &self.synced } else { &self.written };
         if done.load(Ordering::Acquire) >= upto {
@@ -188,7 +206,7 @@ impl Log {
             .map_err(|e| StoreError::io("create", path.as_path(), &e))?;
         let mut bytes = file_header(LOG_MAGIC).to_vec();
         for &entry in first {
-            Log::frame(entry, &mut bytes);
+            Log::frame(entry, &mut bytes)?;
         }
         file.write_all(&bytes)
             .and_then(|()| file.sync_data())
@@ -237,11 +255,13 @@ impl Log {
         Ok(Log { shared, ticker })
     }
 
-    /// Encodes and frames an entry onto `out`.
-    pub(crate) fn frame(entry: Entry<'_>, out: &mut Vec<u8>) {
-        let mut payload = Vec::with_capacity(128);
-        encode_log(entry, &mut payload);
-        put_record(out, &payload);
+    /// Encodes and frames an entry onto `out`; an entry over the record limit is refused
+    /// and `out` left as it was.
+    pub(crate) fn frame(entry: Entry<'_>, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        put_record_with(out, |buf| encode_log(entry, buf)).map_err(|bytes| StoreError::TooLarge {
+            bytes,
+            max: MAX_RECORD,
+        })
     }
 
     /// Takes the order lock.

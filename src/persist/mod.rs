@@ -130,6 +130,14 @@ pub enum StoreError {
         /// What happened.
         what: String,
     },
+    /// An operation whose log record would exceed the 16 MiB a record may hold (an event
+    /// carrying megabytes of properties); it was refused and changed nothing.
+    TooLarge {
+        /// The encoded size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A file written by a newer tropa.
     NewerFormat {
         /// The file.
@@ -171,6 +179,10 @@ impl fmt::Display for StoreError {
                 f,
                 "{}: byte {offset}: does not replay under these settings: {what}",
                 path.display()
+            ),
+            StoreError::TooLarge { bytes, max } => write!(
+                f,
+                "the operation takes {bytes} bytes in the log, over the {max} a record may hold"
             ),
             StoreError::NewerFormat {
                 path,

@@ -435,6 +435,13 @@ impl Plan {
             .filter(|p| p.kind == PredicateKind::Tag)
     }
 
+    /// Where the segment or tag `name` stands in [`Plan::predicates`].
+    pub fn predicate_index(&self, kind: PredicateKind, name: &str) -> Option<usize> {
+        self.predicates
+            .iter()
+            .position(|p| p.kind == kind && p.name == name)
+    }
+
     /// A term by id.
     pub fn term(&self, id: TermId) -> &Term {
         &self.terms[id.0 as usize]

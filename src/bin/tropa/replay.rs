@@ -113,12 +113,7 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
         Box::new(BufReader::with_capacity(1 << 20, f))
     };
     // Open outputs before the work, so a bad path fails fast.
-    let profile_out = match &profiles {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).map_err(|e| ArgError(format!("cannot create {p}: {e}")))?,
-        )),
-        None => None,
-    };
+    let profile_out = profiles.as_ref().map(create).transpose()?;
 
     let started = Instant::now();
     let report = engine
