@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50] [--scaling]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -11,7 +11,10 @@
 //! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
 //! segments, checks that all of them reached the same memberships, and prints a table that it
 //! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size;
-//! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`.
+//! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
+//! `--scaling` runs only tropa's typed ingest with one and fifty segments on 1, 2, 4, … T
+//! threads (for a machine with more cores), checking that every run reaches the memberships
+//! of the one-thread run.
 
 mod alloc;
 mod dd;
@@ -36,6 +39,8 @@ struct Args {
     quick: bool,
     /// Only tropa's typed ingest with this many segments, 1 or 50 (for profiling).
     profile: Option<usize>,
+    /// Only tropa's typed ingest on 1, 2, 4, … `threads` threads.
+    scaling: bool,
     contacts: u32,
     days: u32,
     threads: usize,
@@ -46,6 +51,7 @@ fn args() -> Result<Args, String> {
     let mut a = Args {
         quick: false,
         profile: None,
+        scaling: false,
         contacts: 1_000_000,
         days: 30,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -57,6 +63,7 @@ fn args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--quick" => a.quick = true,
+            "--scaling" => a.scaling = true,
             "--profile" => {
                 a.profile = match value()?.as_str() {
                     "1" => Some(1),
@@ -274,6 +281,42 @@ fn agree(
     Ok(())
 }
 
+/// Typed ingest of `recs` by each plan on 1, 2, 4, … `a.threads` threads; every run must
+/// reach the memberships of the one-thread run.
+fn scaling(a: &Args, recs: &[Rec], plans: &[(&str, &Plan)]) -> Result<(), String> {
+    let n = recs.len();
+    let until = START + i64::from(a.days) * DAY;
+    let mut counts: Vec<usize> = std::iter::successors(Some(1), |t| Some(t * 2))
+        .take_while(|&t| t < a.threads)
+        .collect();
+    counts.push(a.threads);
+    for (what, plan) in plans {
+        let mut want = None;
+        let mut one = 0.0;
+        for &threads in &counts {
+            let e = engine(plan);
+            let d = ingest_typed(&e, recs, threads);
+            all_accepted(&e, n, &format!("{what}, {threads} threads"))?;
+            e.advance_to(until);
+            e.flush();
+            let got = engine_memberships(&e);
+            match &want {
+                None => want = Some(got),
+                Some(w) => agree(&format!("{threads} threads"), w, &got)?,
+            }
+            let rate = per_s(n, d);
+            if threads == 1 {
+                one = rate;
+            }
+            println!(
+                "tropa, {what}, {threads:>2} threads: {rate:>10.0} events/s ({:.2}x one thread)",
+                rate / one
+            );
+        }
+    }
+    Ok(())
+}
+
 fn per_s(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
@@ -315,6 +358,9 @@ fn run(a: &Args) -> Result<(), String> {
             e.stats().timers_fired as f64 / n as f64
         );
         return Ok(());
+    }
+    if a.scaling {
+        return scaling(a, &recs, &[("1 segment", &simple), ("50 segments", &fifty)]);
     }
     let mut rep = Report::new(a.contacts, a.days, n, a.quick);
 
