@@ -7,7 +7,9 @@ use parking_lot::RwLock;
 use std::sync::Arc;
 
 /// An interned string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
 pub(crate) struct Sym(pub(crate) u32);
 
 /// Strings to symbols and back. Interning a known string takes one shared-map lookup; a new
@@ -39,6 +41,28 @@ impl Interner {
 
     pub(crate) fn name(&self, sym: Sym) -> Arc<str> {
         self.names.read()[sym.0 as usize].clone()
+    }
+
+    /// Every name, in symbol order (for a snapshot).
+    pub(crate) fn names(&self) -> Vec<Arc<str>> {
+        self.names.read().clone()
+    }
+
+    /// Interns names read back from a snapshot, in order, so that each gets the symbol it
+    /// had; the interner must be empty. A repeated name is an error.
+    pub(crate) fn restore(&self, names: Vec<String>) -> Result<(), &'static str> {
+        for n in names {
+            let before = self.len();
+            if self.intern(&n).0 as usize != before {
+                return Err("a name is interned twice");
+            }
+        }
+        Ok(())
+    }
+
+    /// Names interned.
+    pub(crate) fn len(&self) -> usize {
+        self.names.read().len()
     }
 
     /// Bytes held by the interner, approximately (for memory reports).

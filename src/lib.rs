@@ -47,10 +47,12 @@
 //! is decided under the log's order lock, so the log order is the order of those decisions
 //! and replay repeats them exactly; an engine without a data directory takes no such lock.
 //! Rules put in force are logged as their canonical text ([`rules::Plan::text`]). A failed
-//! write or sync stops the engine from taking more ([`IngestError::Storage`]). Snapshots,
-//! log truncation and erasure on disk are not there yet: until they are, an erased person's
-//! identifiers and events stay in the log segments written before the erasure (replay
-//! erases them again in memory).
+//! write or sync stops the engine from taking more ([`IngestError::Storage`]).
+//! [`Engine::snapshot`] writes the whole state to one file while ingest goes on (held back
+//! only while the state is encoded) and removes the log behind it; recovery loads the newest
+//! snapshot and replays the log after it. An erased person leaves the disk with the next
+//! snapshot: calling it after an erasure is what forces that (see [`persist`]).
+//! [`Engine::export`] gives everything held about one contact as JSON (right of access).
 //!
 //! ## Choices where the contract is silent
 //!
@@ -148,16 +150,16 @@ pub mod sim;
 mod state;
 
 pub use engine::{
-    AudienceError, ConfigError, Engine, EngineBuilder, ExitReason, Explanation, IngestError,
-    IngestLineError, Ingested, JsonlReport, Members, MemoryReport, OpenError, RulesLoaded, Signal,
-    SignalKind, Stats,
+    AudienceError, ConfigError, ContactExport, Engine, EngineBuilder, ExitReason, Explanation,
+    IngestError, IngestLineError, Ingested, JsonlReport, Members, MemoryReport, OpenError,
+    RulesLoaded, Signal, SignalKind, Stats,
 };
 pub use event::{
-    decode_line, decode_value, Channel, Event, EventError, EventErrorKind, IdError, IdType,
-    Identifier, Item, Kind, Money, Payload, Ts, Value,
+    decode_line, decode_value, encode_value, Channel, Event, EventError, EventErrorKind, IdError,
+    IdType, Identifier, Item, Kind, Money, Payload, Ts, Value,
 };
 pub use identity::{ContactId, IdLimits};
-pub use persist::{Durability, Recovery, StoreError};
+pub use persist::{Durability, Recovery, SnapshotInfo, StoreError};
 pub use state::{BrandView, CartLineView, Profile, Stage, TimelineView};
 
 /// The README's examples, compiled and run as doctests.

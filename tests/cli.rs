@@ -330,6 +330,8 @@ fn replay_in_two_halves_with_a_data_dir_equals_one_run() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("snapshot: "), "{stderr}");
     let halves = run(&second, "half-2", &["--data-dir", dir.to_str().unwrap()]);
     assert_eq!(halves.0, whole.0, "memberships");
     assert_eq!(halves.1, whole.1, "profiles");
@@ -344,6 +346,29 @@ fn replay_in_two_halves_with_a_data_dir_equals_one_run() {
         signals, whole.2,
         "signals of both runs are the signals of one"
     );
+
+    // Right of access: everything the directory holds about one contact.
+    let first_profile: serde_json::Value =
+        serde_json::from_str(halves.1.lines().next().unwrap()).unwrap();
+    let who = first_profile["id"].as_str().unwrap();
+    let out = tropa(&["export", "--data-dir", dir.to_str().unwrap(), who]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(export["profile"]["id"], who);
+    assert!(export["events"].as_array().is_some_and(|e| !e.is_empty()));
+    let out = tropa(&[
+        "export",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "email:nobody@x.pl",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = tropa(&["export", "--data-dir", dir.to_str().unwrap(), "no-colon"]);
+    assert_eq!(out.status.code(), Some(2));
 
     // A directory that cannot be used is an unusable argument.
     let file = tmp("not-a-dir");

@@ -3,6 +3,9 @@
 //! operations (or those and the one in flight, whose sync may have finished before the kill),
 //! and the recovered state must equal the reference model over them.
 //!
+//! The child takes a snapshot every [`SNAP_EVERY`] operations, and half of the rounds kill it
+//! just after it announces one, so that kills land while snapshotting too.
+//!
 //! The child is this same test binary, run with `TROPA_CRASH_DIR` set (the `child` test).
 
 mod common;
@@ -55,7 +58,11 @@ fn stream(seed: u64, n: usize) -> Vec<Step> {
         .collect()
 }
 
-/// The child: ingests the stream and prints `ack N` after each operation returns.
+/// Operations between the child's snapshots.
+const SNAP_EVERY: usize = 400;
+
+/// The child: ingests the stream and prints `ack N` after each operation returns, and
+/// `snapping` before each snapshot.
 #[test]
 fn child() {
     let Ok(dir) = std::env::var("TROPA_CRASH_DIR") else {
@@ -76,6 +83,10 @@ fn child() {
         }
         // Unbuffered: the parent counts what it has seen as acknowledged.
         println!("ack {i}");
+        if (i + 1) % SNAP_EVERY == 0 {
+            println!("snapping");
+            engine.snapshot().unwrap();
+        }
     }
 }
 
@@ -106,8 +117,11 @@ fn killed_at_random_moments_recovers_exactly_the_acknowledged() {
     for round in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
         let seed = 7 + round;
-        // Kill after this many acknowledgements (0: right at the start).
+        // Kill after this many acknowledgements (0: right at the start), or in odd rounds a
+        // moment after the child announces its `snaps`-th snapshot.
         let target = (round * 397) % 2500;
+        let snaps = (round % 6 + 1) as usize;
+        let at_snapshot = round % 2 == 1;
         let mut child = Command::new(&exe)
             .args(["child", "--exact", "--nocapture", "--test-threads=1"])
             .env("TROPA_CRASH_DIR", dir.path())
@@ -120,10 +134,21 @@ fn killed_at_random_moments_recovers_exactly_the_acknowledged() {
         // The first acknowledgement shares its line with the test runner's `test child ... `.
         let ack = |l: &str| l.split("ack ").nth(1).and_then(|n| n.parse::<usize>().ok());
         let mut acked = 0usize;
+        let mut snapping = 0usize;
         let mut lines = out.lines();
-        while acked < target as usize {
+        loop {
+            if at_snapshot && snapping == snaps {
+                std::thread::sleep(std::time::Duration::from_micros(round * 173 % 1500));
+                break;
+            }
+            if !at_snapshot && acked >= target as usize {
+                break;
+            }
             match lines.next() {
-                Some(Ok(l)) => acked = ack(&l).map_or(acked, |i| i + 1),
+                Some(Ok(l)) => {
+                    acked = ack(&l).map_or(acked, |i| i + 1);
+                    snapping += usize::from(l.contains("snapping"));
+                }
                 _ => break,
             }
         }
@@ -136,8 +161,16 @@ fn killed_at_random_moments_recovers_exactly_the_acknowledged() {
 
         let steps = stream(seed, 3000);
         let (engine, rec) = common::builder().open(dir.path()).unwrap();
-        // Records: the rules, then one per step.
-        let recovered = rec.records.saturating_sub(1) as usize;
+        // Records: the rules, then one per step; after a snapshot, the steps it holds and one
+        // record per step after its cut (segment `n` follows the `n - 1`-th snapshot).
+        let recovered = match &rec.snapshot {
+            None => rec.records.saturating_sub(1) as usize,
+            Some(path) => {
+                let name = path.file_name().unwrap().to_str().unwrap();
+                let n: usize = name[5..13].parse().unwrap();
+                (n - 1) * SNAP_EVERY + rec.records as usize
+            }
+        };
         assert!(
             recovered == acked || recovered == acked + 1,
             "round {round}: {acked} acknowledged, {recovered} recovered"

@@ -36,6 +36,16 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The names of the files in `dir`, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 fn mode(m: u8) -> Durability {
     match m {
         0 => Durability::Sync,
@@ -51,6 +61,7 @@ enum Act {
     Step(Step),
     Reopen { mode: u8, give: Option<String> },
     Load(String),
+    Snapshot,
 }
 
 fn run(first: &str, acts: &[Act]) -> Result<(), TestCaseError> {
@@ -84,6 +95,20 @@ fn run(first: &str, acts: &[Act]) -> Result<(), TestCaseError> {
                 model.load_rules(compile(text));
                 log.push_str(&format!("--- loaded before act {i}:\n{text}"));
             }
+            Act::Snapshot => {
+                let info = engine.snapshot().unwrap();
+                let files = files(dir.path());
+                let snaps: Vec<_> = files.iter().filter(|f| f.ends_with(".snap")).collect();
+                prop_assert_eq!(snaps.len(), 1, "{:?}", &files);
+                prop_assert!(info.file.ends_with(snaps[0]));
+                // Only the segment the cut started is left (and nothing older).
+                prop_assert!(
+                    files.iter().filter(|f| f.ends_with(".log")).count() == 1,
+                    "{:?}",
+                    &files
+                );
+                log.push_str(&format!("--- snapshot before act {i}\n"));
+            }
         }
         engine.flush();
         model.flush();
@@ -105,7 +130,7 @@ proptest! {
         a in rules(),
         b in rules(),
         stream in steps(40),
-        cuts in prop::collection::vec((0..40usize, 0..3u8, 0..4u8), 1..5),
+        cuts in prop::collection::vec((0..40usize, 0..3u8, 0..6u8), 1..6),
     ) {
         let mut acts: Vec<Act> = stream.into_iter().map(Act::Step).collect();
         let mut cuts = cuts;
@@ -116,7 +141,8 @@ proptest! {
                 0 => Act::Reopen { mode: m, give: None },
                 1 => Act::Reopen { mode: m, give: Some(a.clone()) },
                 2 => Act::Reopen { mode: m, give: Some(b.clone()) },
-                _ => Act::Load(b.clone()),
+                3 => Act::Load(b.clone()),
+                _ => Act::Snapshot,
             };
             acts.insert(at, act);
         }

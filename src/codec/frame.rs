@@ -31,6 +31,8 @@ pub(crate) const MAX_RECORD: usize = 16 << 20;
 
 /// Magic of a write-ahead log segment.
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"TROPALOG";
+/// Magic of a snapshot.
+pub(crate) const SNAP_MAGIC: [u8; 8] = *b"TROPASNP";
 
 /// The header of a new file holding `magic`.
 pub(crate) fn file_header(magic: [u8; 8]) -> [u8; FILE_HEADER] {

@@ -10,6 +10,7 @@
 //! changing this module and the derives, and raising [`FORMAT_VERSION`].
 
 pub(crate) mod frame;
+mod small;
 pub(crate) mod wire;
 
 /// The version of every persisted byte: file headers, record framing and the encoding of
@@ -24,12 +25,14 @@ use bincode::error::{DecodeError, EncodeError};
 use smallvec::SmallVec;
 use std::fmt;
 
+pub(crate) use small::Small;
+
 /// Decoding never allocates more than this for one value, whatever a corrupt length says.
 const LIMIT: usize = 16 << 20;
 
 /// Packed bytes, inline up to 40 bytes (most payloads: a product id and category, a price, a
 /// discount; an order id and amount).
-pub(crate) type Packed = SmallVec<[u8; 40]>;
+pub(crate) type Packed = Small<[u8; 40]>;
 
 /// Encoding goes to a stack buffer first, so that a value longer than the inline size is
 /// copied to the heap once, at its exact size, instead of growing step by step.
@@ -54,7 +57,7 @@ pub(crate) fn pack<T: Encode>(value: &T) -> Packed {
     // Writing into memory cannot fail, and the derived encoders of tropa's types never fail.
     bincode::encode_into_writer(value, Into(&mut scratch), config())
         .expect("encoding into memory cannot fail");
-    Packed::from_slice(&scratch)
+    Small(SmallVec::from_slice(&scratch))
 }
 
 /// Why bytes could not be decoded.

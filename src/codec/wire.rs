@@ -107,6 +107,23 @@ pub(crate) fn decode_log(bytes: &[u8]) -> Result<LogRecord, CodecError> {
     super::unpack(bytes)
 }
 
+/// Encodes a snapshot record: a tag saying what it holds, then `value`.
+pub(crate) fn encode_tagged<T: Encode>(tag: u8, value: &T, out: &mut Vec<u8>) {
+    out.push(tag);
+    // Encoding into memory cannot fail, and the derived encoders never fail.
+    bincode::encode_into_std_write(value, out, config()).expect("encoding into memory");
+}
+
+/// The tag of a snapshot record and the bytes of its value (`None` for an empty record).
+pub(crate) fn split_tagged(bytes: &[u8]) -> Option<(u8, &[u8])> {
+    bytes.split_first().map(|(t, rest)| (*t, rest))
+}
+
+/// Decodes the value of a snapshot record (the bytes after its tag).
+pub(crate) fn decode_tagged<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    super::unpack(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,45 @@ impl Dedup {
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
+
+    /// The remembered ids of events of `contacts`, sorted.
+    pub(crate) fn ids_of(&self, contacts: &[ContactId]) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .map
+            .iter()
+            .filter(|e| contacts.contains(&e.value().contact))
+            .map(|e| e.key().to_string())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The ids still remembered at `now`, oldest first: (id, event time, contact number, or
+    /// `u32::MAX` when none was recorded). For a snapshot.
+    pub(crate) fn entries(&self, now: Option<Ts>) -> Vec<(Box<str>, Ts, u32)> {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .filter(|e| self.fresh(e.value(), now))
+            .map(|e| (e.key().clone(), e.value().ts, e.value().contact.0))
+            .collect();
+        v.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        v
+    }
+
+    /// Remembers ids read back from a snapshot, in the order [`Dedup::entries`] gave them.
+    pub(crate) fn restore(&self, entries: Vec<(Box<str>, Ts, u32)>) {
+        for (id, ts, contact) in entries {
+            self.map.insert(
+                id.clone(),
+                Seen {
+                    ts,
+                    contact: ContactId(contact),
+                },
+            );
+            self.order.push((ts, id));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{Engine, EngineBuilder, Ingested};
 use crate::codec::frame::{read_records, FrameError, LOG_MAGIC};
 use crate::codec::wire::{decode_log, Entry, LogRecord};
 use crate::codec::FORMAT_VERSION;
-use crate::persist::{segment_path, sync_dir, Log, Recovery, Segments, StoreError, TornTail};
+use crate::persist::{remove_all, sync_dir, DirFiles, Log, Recovery, StoreError, TornTail};
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
@@ -47,7 +47,7 @@ impl From<StoreError> for OpenError {
     }
 }
 
-fn frame_error(path: &Path, e: FrameError) -> StoreError {
+pub(super) fn frame_error(path: &Path, e: FrameError) -> StoreError {
     match e {
         FrameError::BadMagic => StoreError::Corrupt {
             path: path.into(),
@@ -98,15 +98,34 @@ impl EngineBuilder {
         let given = cfg.plan.take();
         let mode = cfg.durability;
         fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, &e))?;
-        let segments = Segments::list(dir)?;
+        let files = DirFiles::scan(dir)?;
+        remove_all(dir, &files.unfinished)?;
         let mut engine = Engine::from_config(cfg);
-        let mut recovery = Recovery {
-            segments: segments.0.len(),
-            ..Recovery::default()
-        };
+        let mut recovery = Recovery::default();
         let mut recorded: Option<Box<str>> = None;
-        for (i, (_, path)) in segments.0.iter().enumerate() {
-            let newest = i + 1 == segments.0.len();
+        // The newest snapshot, then the log segments from its cut on.
+        let mut from = 0;
+        if let Some((n, path)) = files.snapshots.last() {
+            let bytes = fs::read(path).map_err(|e| StoreError::io("read", path.as_path(), &e))?;
+            let restored = engine.restore(path, &bytes)?;
+            if restored.cut != *n {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    what: format!("the snapshot is of the cut before segment {}", restored.cut),
+                }
+                .into());
+            }
+            from = *n;
+            recorded = restored.rules;
+            recovery.snapshot = Some(path.clone());
+            recovery.snapshot_contacts = restored.contacts;
+            recovery.settings_changed = restored.settings_changed;
+        }
+        let segments: Vec<_> = files.segments.iter().filter(|(n, _)| *n >= from).collect();
+        recovery.segments = segments.len();
+        for (i, (_, path)) in segments.iter().enumerate() {
+            let newest = i + 1 == segments.len();
             let bytes = fs::read(path).map_err(|e| StoreError::io("read", path.as_path(), &e))?;
             let read = read_records(&bytes, LOG_MAGIC, newest).map_err(|e| frame_error(path, e))?;
             if let (Some(_), false) = (read.torn, newest) {
@@ -156,8 +175,16 @@ impl EngineBuilder {
         } else {
             Vec::new()
         };
-        let path = segment_path(dir, segments.next_number());
-        engine.log = Some(Log::create(path, mode, &entries)?);
+        engine.log = Some(Log::create(dir, files.next_segment(), mode, &entries)?);
+        // What a snapshot replaced but a crash left behind.
+        let stale: Vec<_> = files
+            .segments
+            .iter()
+            .chain(files.snapshots.iter())
+            .filter(|(n, _)| *n < from)
+            .map(|(_, p)| p.clone())
+            .collect();
+        remove_all(dir, &stale)?;
         Ok((engine, recovery))
     }
 }

@@ -50,6 +50,9 @@ impl Engine {
             bump(&self.counters.invalid, 1);
             return Err(e.into());
         }
+        // Held until the event is with the shards, so that a snapshot's cut never falls
+        // between its log record and its effect.
+        let _gate = self.log.as_ref().map(|_| self.gate.read());
         let taken = match &self.log {
             None => match self.decide(&event) {
                 Ok(t) => t,

@@ -34,6 +34,7 @@
 mod config;
 mod dedup;
 mod durable;
+mod export;
 mod ingest;
 mod jsonl;
 mod outcome;
@@ -41,6 +42,7 @@ mod query;
 mod reload;
 mod shard;
 mod signal;
+mod snapshot;
 
 use crate::codec::wire::Entry;
 use crate::eval::Evaluator;
@@ -62,6 +64,7 @@ use std::sync::Arc;
 pub(crate) use config::Config;
 pub use config::{ConfigError, EngineBuilder};
 pub use durable::OpenError;
+pub use export::ContactExport;
 use ingest::IdJob;
 pub use jsonl::JsonlReport;
 use outcome::Counters;
@@ -112,6 +115,12 @@ pub struct Engine {
     id_jobs: SegQueue<IdJob>,
     /// The write-ahead log, when opened on a data directory (see [`crate::persist`]).
     log: Option<Log>,
+    /// With a log: held shared by every operation from its admission until it is handed to
+    /// the shards, and exclusively by [`Engine::snapshot`] to take its cut (see
+    /// `engine::snapshot`).
+    gate: RwLock<()>,
+    /// One snapshot at a time.
+    snapshotting: parking_lot::Mutex<()>,
 }
 
 impl Engine {
@@ -143,6 +152,8 @@ impl Engine {
             sink: Sink::default(),
             id_jobs: SegQueue::new(),
             log: None,
+            gate: RwLock::new(()),
+            snapshotting: parking_lot::Mutex::new(()),
             cfg,
         }
     }
@@ -183,6 +194,7 @@ impl Engine {
     /// is working on fires its timers when that thread releases it. On one thread, or followed
     /// by [`Engine::flush`], everything due has fired when it returns.
     pub fn advance_to(&self, t: Ts) {
+        let _gate = self.log.as_ref().map(|_| self.gate.read());
         if let Some(log) = &self.log {
             let mut order = log.order();
             if order.stopped().is_some() {
@@ -282,6 +294,12 @@ impl Engine {
                 s.due.fetch_max(now, Ordering::AcqRel);
             }
         }
+        self.drain();
+    }
+
+    /// Applies every operation handed in and every timer asked for so far (without asking
+    /// for more, unlike [`Engine::flush`]), helping to do it.
+    fn drain(&self) {
         loop {
             let mut touched = SmallVec::<[usize; 4]>::new();
             self.help_identity(&mut touched);

@@ -152,6 +152,34 @@ pub(crate) struct Counters {
     pub(crate) queued: AtomicU64,
 }
 
+impl Counters {
+    fn all(&self) -> [&AtomicU64; 9] {
+        [
+            &self.accepted,
+            &self.duplicates,
+            &self.late,
+            &self.invalid,
+            &self.contacts_created,
+            &self.merges,
+            &self.conflicts,
+            &self.erased,
+            &self.queued,
+        ]
+    }
+
+    /// Every counter, for a snapshot.
+    pub(crate) fn values(&self) -> Vec<u64> {
+        self.all().map(|c| c.load(Ordering::Relaxed)).to_vec()
+    }
+
+    /// Sets the counters from [`Counters::values`] (missing ones stay 0).
+    pub(crate) fn set(&self, values: &[u64]) {
+        for (c, v) in self.all().into_iter().zip(values) {
+            c.store(*v, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
     if n > 0 {
         c.fetch_add(n, Ordering::Relaxed);

@@ -69,6 +69,7 @@ impl Engine {
     pub fn load_rules(&self, plan: Plan) -> RulesLoaded {
         // With a data directory the switch is logged, and no event is admitted until it is
         // done, so that replay switches at the same point of the stream.
+        let _gate = self.log.as_ref().map(|_| self.gate.read());
         let mut order = self.log.as_ref().map(|l| l.order());
         let mut lsn = 0;
         if let Some(o) = order.as_mut() {

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// One contact as its shard holds it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
 pub(crate) struct Contact {
     pub(crate) state: ContactState,
     pub(crate) eval: EvalState,
@@ -228,6 +228,69 @@ impl ShardState {
             Slot::Live(s) => Some(&**s),
             _ => None,
         })
+    }
+
+    /// The live contacts of this shard (number `index` of `shards`), with their ids.
+    pub(crate) fn live_contacts(
+        &self,
+        index: usize,
+        shards: usize,
+    ) -> impl Iterator<Item = (ContactId, &Contact)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, s)| match s {
+                Slot::Live(c) => Some((ContactId((i * shards + index) as u32), &**c)),
+                _ => None,
+            })
+    }
+
+    /// Puts a contact read back from a snapshot in its slot, which must be empty; then
+    /// [`ShardState::rebuild`] once all are in.
+    pub(crate) fn restore(
+        &mut self,
+        c: ContactId,
+        contact: Contact,
+        shards: usize,
+    ) -> Result<(), &'static str> {
+        let slot = self.slot_mut(c, shards);
+        if !matches!(slot, Slot::Empty) {
+            return Err("a contact is recorded twice");
+        }
+        *slot = Slot::Live(Box::new(contact));
+        Ok(())
+    }
+
+    /// Rebuilds what is derived from the contacts — the live set, the bitmaps of segments and
+    /// tags, manual tags and the timer heap — after a restore (shard `index` of `shards`).
+    pub(crate) fn rebuild(&mut self, index: usize, shards: usize, timers_fired: u64) {
+        let predicates = self.eval.as_ref().map_or(0, |e| e.plan.predicates.len());
+        let mut bitmaps = vec![RoaringBitmap::new(); predicates];
+        let mut live = RoaringBitmap::new();
+        let mut timers = Vec::new();
+        let mut manual: HashMap<Sym, RoaringBitmap> = HashMap::new();
+        for (c, contact) in self.live_contacts(index, shards) {
+            live.insert(c.0);
+            for p in contact.eval.held.ones() {
+                bitmaps[p].insert(c.0);
+            }
+            if let Some(t) = contact.eval.timer {
+                timers.push(Reverse((t, c.0)));
+            }
+            if let Some(p) = &contact.state.prefs {
+                for (tag, &on) in p.tags.iter() {
+                    let m = manual.entry(tag).or_default();
+                    if on {
+                        m.insert(c.0);
+                    }
+                }
+            }
+        }
+        self.bitmaps = bitmaps;
+        self.live = live;
+        self.timers = BinaryHeap::from(timers);
+        self.manual_tags = manual;
+        self.timers_fired = timers_fired;
     }
 
     pub(crate) fn slot_count(&self) -> usize {

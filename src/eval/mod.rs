@@ -17,6 +17,7 @@ mod score;
 mod terms;
 pub(crate) mod value;
 
+use crate::codec::Small;
 use crate::event::{Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
 use crate::rules::{
@@ -97,8 +98,8 @@ struct SlotTime {
 
 /// A small set of indices (terms, predicates): up to 64 inline, without an allocation. A
 /// contact's memberships are one, so are the passes' to-do and due sets.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Bits(SmallVec<[u64; 1]>);
+#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
+pub(crate) struct Bits(Small<[u64; 1]>);
 
 impl Bits {
     pub(crate) fn get(&self, i: usize) -> bool {
@@ -153,7 +154,7 @@ impl Bits {
 }
 
 /// One contact's evaluation state.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) struct EvalState {
     /// States of the aggregate terms that hold something (profile-derived terms keep nothing
     /// here).
@@ -373,6 +374,28 @@ impl Evaluator {
             any_time,
             plan,
         }
+    }
+
+    /// Checks an evaluation state read back from a snapshot against this plan: its
+    /// memberships name predicates of the plan, its term states slots of the plan in the
+    /// state each slot keeps, and it has one state per score rule.
+    pub(crate) fn check_state(&self, st: &EvalState) -> Result<(), &'static str> {
+        if st.held.ones().any(|p| p >= self.plan.predicates.len()) {
+            return Err("a membership names a predicate the rules do not have");
+        }
+        if st.scores.len() != self.plan.scores.len() {
+            return Err("score states do not match the score rules");
+        }
+        for (slot, state) in st.terms.iter() {
+            let Some(t) = self.slot_time.get(slot) else {
+                return Err("a term state names a slot the rules do not have");
+            };
+            let need = self.plan.terms[t.term as usize].need;
+            if std::mem::discriminant(state) != std::mem::discriminant(&TermState::new(need)) {
+                return Err("a term state is not of the kind its term keeps");
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn new_state(&self) -> EvalState {

@@ -10,7 +10,7 @@
 
 use crate::rules::ScoreRule;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) struct RuleScore {
     /// Matching events per period (a single period `0` without a cap), ascending by period.
     periods: Vec<(i64, u64)>,

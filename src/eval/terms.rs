@@ -6,11 +6,11 @@
 //! the window) of the union. So applying events in any order, or merging two contacts, gives
 //! the same state as one contact receiving all the events.
 
+use crate::codec::Small;
 use crate::rules::StateNeed;
-use smallvec::SmallVec;
 
 /// The state of one term for one contact.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) enum TermState {
     /// Profile-derived terms keep nothing here.
     None,
@@ -20,7 +20,7 @@ pub(crate) enum TermState {
     Latest(Option<i64>),
     /// The latest (at most `k`) event times, ascending; up to two inline, so the common
     /// `count(x, w) >= 1` or `>= 2` needs no allocation and no pointer to follow.
-    LatestK(SmallVec<[i64; 2]>),
+    LatestK(Small<[i64; 2]>),
     /// The events still in the window: (time, value in millionths), ascending by time.
     Window(Vec<(i64, i128)>),
 }
@@ -31,7 +31,7 @@ impl TermState {
             StateNeed::Counter => TermState::Counter(0),
             StateNeed::Total => TermState::Total(0),
             StateNeed::Latest => TermState::Latest(None),
-            StateNeed::LatestK(_) => TermState::LatestK(SmallVec::new()),
+            StateNeed::LatestK(_) => TermState::LatestK(Small::new()),
             StateNeed::Window => TermState::Window(Vec::new()),
             _ => TermState::None,
         }
@@ -88,7 +88,8 @@ impl TermState {
                 a.extend(b);
                 a.sort_unstable();
                 if a.len() > k {
-                    a.drain(..a.len() - k);
+                    let extra = a.len() - k;
+                    a.drain(..extra);
                 }
             }
             (TermState::Window(a), TermState::Window(b)) => {
@@ -160,7 +161,7 @@ impl TermState {
 /// One contact's aggregate term states, by slot, holding only those that say something: a
 /// contact touches few of a plan's terms, so a missing slot (count 0, sum 0, no latest time)
 /// costs nothing, and passes over a contact's terms visit only what it has.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) struct Slots(Vec<(u32, TermState)>);
 
 impl Slots {
@@ -242,11 +243,11 @@ mod tests {
         for ts in [5, 1, 9, 3] {
             a.add(ts, 1, 2, None);
         }
-        assert_eq!(a, TermState::LatestK(SmallVec::from_slice(&[5, 9])));
+        assert_eq!(a, TermState::LatestK(Small::from_slice(&[5, 9])));
         let mut b = TermState::new(StateNeed::LatestK(2));
         b.add(7, 1, 2, None);
         a.absorb(b, 2);
-        assert_eq!(a, TermState::LatestK(SmallVec::from_slice(&[7, 9])));
+        assert_eq!(a, TermState::LatestK(Small::from_slice(&[7, 9])));
         a.prune(7);
         assert_eq!(a.count(), 1);
         assert_eq!(a.first_after(0), Some(9));

@@ -11,6 +11,7 @@
 
 pub mod id;
 mod json;
+mod json_out;
 pub mod time;
 
 use smallvec::SmallVec;
@@ -18,6 +19,7 @@ use std::fmt;
 
 pub use id::{IdError, IdType, Identifier};
 pub use json::{decode_line, decode_value, EventError, EventErrorKind};
+pub use json_out::encode_value;
 pub use time::Ts;
 
 /// An amount of money in millionths of a currency unit.

@@ -16,6 +16,7 @@
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
 //! `engine::shard`), so nothing is lost.
 
+use crate::codec::Small;
 use crate::event::{IdType, Identifier};
 use ahash::RandomState;
 use dashmap::DashMap;
@@ -26,7 +27,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A contact's dense internal id; smaller ids were created earlier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
 pub struct ContactId(pub u32);
 
 impl fmt::Display for ContactId {
@@ -47,6 +50,15 @@ impl fmt::Display for ContactId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdLimits {
     limits: HashMap<IdType, u32>,
+}
+
+impl IdLimits {
+    /// The limits, by type (to record and compare them).
+    pub(crate) fn entries(&self) -> Vec<(IdType, u32)> {
+        let mut v: Vec<_> = self.limits.iter().map(|(t, n)| (t.clone(), *n)).collect();
+        v.sort();
+        v
+    }
 }
 
 impl Default for IdLimits {
@@ -154,11 +166,11 @@ pub(crate) struct Names {
     pub(crate) primary: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
 pub(crate) struct Record {
     pub(crate) key: Identifier,
     /// Sorted by priority; `ids[0]` is the primary id.
-    pub(crate) ids: SmallVec<[Identifier; 2]>,
+    pub(crate) ids: Small<[Identifier; 2]>,
     /// Every contact merged into this one, transitively.
     pub(crate) absorbed: Vec<ContactId>,
 }
@@ -245,6 +257,58 @@ impl Identity {
 
     pub(crate) fn identifiers(&self) -> usize {
         self.index.len()
+    }
+
+    /// Calls `f` with the live contacts' records, `n` at a time, in no particular order (for
+    /// a snapshot; identity must not change meanwhile).
+    pub(crate) fn records_chunked(&self, n: usize, mut f: impl FnMut(&[(ContactId, &Record)])) {
+        let mut held = Vec::with_capacity(n);
+        let mut flush = |held: &mut Vec<_>| {
+            let chunk: Vec<(ContactId, &Record)> = held
+                .iter()
+                .map(
+                    |r: &dashmap::mapref::multiple::RefMulti<'_, ContactId, Record>| {
+                        (*r.key(), r.value())
+                    },
+                )
+                .collect();
+            f(&chunk);
+            held.clear();
+        };
+        for r in self.records.iter() {
+            held.push(r);
+            if held.len() == n {
+                flush(&mut held);
+            }
+        }
+        if !held.is_empty() {
+            flush(&mut held);
+        }
+    }
+
+    /// Adds a record read back from a snapshot. Refused (identity unchanged) when the id is
+    /// not below `next`, the record has no identifiers, or one of them is owned already.
+    pub(crate) fn restore(&self, c: ContactId, r: Record, next: u32) -> Result<(), &'static str> {
+        if c.0 >= next {
+            return Err("a contact id beyond the ids handed out");
+        }
+        if r.ids.is_empty() || !r.ids.windows(2).all(|w| w[0] < w[1]) {
+            return Err("a contact's identifiers are missing or out of order");
+        }
+        if self.records.contains_key(&c) || r.ids.iter().any(|i| self.index.contains_key(i)) {
+            return Err("a contact or identifier is recorded twice");
+        }
+        for id in r.ids.iter() {
+            self.index.insert(id.clone(), c);
+        }
+        self.records.insert(c, r);
+        self.next.fetch_max(next, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Sets the next contact id (a snapshot without contacts still moves it).
+    pub(crate) fn set_next(&self, next: u32) {
+        self.next.fetch_max(next, Ordering::AcqRel);
     }
 
     /// Ids handed out so far (the high-water mark of contact ids).
@@ -380,7 +444,7 @@ impl Identity {
             c,
             Record {
                 key: own[0].clone(),
-                ids: own,
+                ids: own.into(),
                 absorbed: Vec::new(),
             },
         );

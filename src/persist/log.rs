@@ -1,5 +1,6 @@
 //! The write-ahead log: appending in order, group commit, and the segment files.
 
+use super::dir::{segment_path, sync_dir};
 use super::{Durability, StoreError};
 use crate::codec::frame::{file_header, put_record_with, LOG_MAGIC, MAX_RECORD};
 use crate::codec::wire::{encode_log, Entry};
@@ -16,46 +17,6 @@ use std::thread::JoinHandle;
 /// than `Sync`, which writes on every acknowledgement).
 const WRITE_OUT: usize = 1 << 20;
 
-/// The path of segment `n` in `dir`.
-pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("wal-{n:08}.log"))
-}
-
-/// The log segments of a directory, in number order.
-pub(crate) struct Segments(pub(crate) Vec<(u64, PathBuf)>);
-
-impl Segments {
-    pub(crate) fn list(dir: &Path) -> Result<Segments, StoreError> {
-        let mut found = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("read_dir", dir, &e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io("read_dir", dir, &e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let number = name
-                .strip_prefix("wal-")
-                .and_then(|r| r.strip_suffix(".log"))
-                .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()));
-            if let Some(n) = number.and_then(|n| n.parse().ok()) {
-                found.push((n, entry.path()));
-            }
-        }
-        found.sort();
-        Ok(Segments(found))
-    }
-
-    pub(crate) fn next_number(&self) -> u64 {
-        self.0.last().map_or(1, |(n, _)| n + 1)
-    }
-}
-
-/// Fsyncs a directory, so that a file created or renamed in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io("sync directory", dir, &e))
-}
-
 /// Records appended, not yet handed to the file. Its lock orders the log: the engine takes
 /// its admission decisions and appends under it ([`Log::order`]).
 pub(crate) struct Pending {
@@ -70,6 +31,8 @@ pub(crate) type Lsn = u64;
 struct Segment {
     file: File,
     path: PathBuf,
+    /// Its number in the directory.
+    number: u64,
     /// The buffer swapped in for `Pending::bytes` at each write-out (keeps its capacity).
     spare: Vec<u8>,
 }
@@ -90,6 +53,24 @@ struct Shared {
 pub(crate) struct Log {
     shared: Arc<Shared>,
     ticker: Option<(Sender<()>, JoinHandle<()>)>,
+    dir: PathBuf,
+}
+
+/// Creates segment file `path` (which must not exist) holding `bytes`, synced with its
+/// directory entry.
+fn new_segment(path: &Path, bytes: &[u8]) -> Result<File, StoreError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| StoreError::io("create", path, &e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| StoreError::io("write", path, &e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(file)
 }
 
 /// The order lock, held: append records while deciding what they are.
@@ -169,7 +150,9 @@ impl Shared {
         if let Some(e) = self.stopped_error() {
             return Err(e);
         }
-        let Segment { file, path, spare } = &mut *seg;
+        let Segment {
+            file, path, spare, ..
+        } = &mut *seg;
         let last = {
             let mut p = self.pending.lock();
             std::mem::swap(&mut p.bytes, spare);
@@ -192,28 +175,20 @@ impl Shared {
 }
 
 impl Log {
-    /// Creates segment `path` (which must not exist), writes its header and `first` records,
-    /// syncs file and directory, and starts the log in `mode`.
+    /// Creates segment `number` of `dir` (which must not exist), writes its header and
+    /// `first` records, syncs file and directory, and starts the log in `mode`.
     pub(crate) fn create(
-        path: PathBuf,
+        dir: &Path,
+        number: u64,
         mode: Durability,
         first: &[Entry<'_>],
     ) -> Result<Log, StoreError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("create", path.as_path(), &e))?;
+        let path = segment_path(dir, number);
         let mut bytes = file_header(LOG_MAGIC).to_vec();
         for &entry in first {
             Log::frame(entry, &mut bytes)?;
         }
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| StoreError::io("write", path.as_path(), &e))?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
+        let file = new_segment(&path, &bytes)?;
         let shared = Arc::new(Shared {
             mode,
             pending: Mutex::new(Pending {
@@ -223,6 +198,7 @@ impl Log {
             segment: Mutex::new(Segment {
                 file,
                 path,
+                number,
                 spare: Vec::new(),
             }),
             gathered: AtomicUsize::new(0),
@@ -252,7 +228,45 @@ impl Log {
             }
             _ => None,
         };
-        Ok(Log { shared, ticker })
+        Ok(Log {
+            shared,
+            ticker,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The data directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Ends the current segment and starts the next: everything appended so far is written
+    /// and synced to the current one, and what is appended from now on goes to the new one,
+    /// whose number is returned. The caller keeps appends out meanwhile (a snapshot's cut);
+    /// a failure stops the log.
+    pub(crate) fn rotate(&self) -> Result<u64, StoreError> {
+        let s = &*self.shared;
+        let mut seg = s.segment.lock();
+        if let Some(e) = s.stopped_error() {
+            return Err(e);
+        }
+        let mut pending = s.pending.lock();
+        let Segment {
+            file, path, number, ..
+        } = &mut *seg;
+        file.write_all(&pending.bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| s.fail(StoreError::io("write", path.as_path(), &e)))?;
+        pending.bytes.clear();
+        s.gathered.store(0, Ordering::Relaxed);
+        s.written.fetch_max(pending.last, Ordering::AcqRel);
+        s.synced.fetch_max(pending.last, Ordering::AcqRel);
+        let next = *number + 1;
+        let next_path = segment_path(&self.dir, next);
+        *file = new_segment(&next_path, &file_header(LOG_MAGIC)).map_err(|e| s.fail(e))?;
+        *path = next_path;
+        *number = next;
+        Ok(next)
     }
 
     /// Encodes and frames an entry onto `out`; an entry over the record limit is refused
@@ -262,6 +276,11 @@ impl Log {
             bytes,
             max: MAX_RECORD,
         })
+    }
+
+    /// The failure that stopped the log, if any.
+    pub(crate) fn stopped(&self) -> Option<StoreError> {
+        self.shared.stopped_error()
     }
 
     /// Takes the order lock.

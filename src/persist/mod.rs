@@ -1,4 +1,4 @@
-//! Durability: the write-ahead log of a data directory and recovery from it.
+//! Durability: the write-ahead log and snapshots of a data directory, and recovery from them.
 //!
 //! An engine opened on a directory ([`EngineBuilder::open`](crate::EngineBuilder::open))
 //! writes every operation that changes its state — accepted events (erasures included),
@@ -12,6 +12,25 @@
 //! `wal-00000001.log`, `wal-00000002.log`, …: log segments, replayed in number order. Each
 //! open starts a new segment, so a segment is only ever appended to by one process run, and a
 //! torn tail can only be at the end of the newest.
+//!
+//! `snap-NNNNNNNN.snap`: a snapshot of the whole engine, the state after every record of the
+//! segments before `wal-NNNNNNNN.log`. [`Engine::snapshot`](crate::Engine::snapshot) writes
+//! one (atomically: a `.tmp` file, synced, renamed, the directory synced) while ingest goes on,
+//! then removes the segments and snapshots it replaces; see the module docs of
+//! `engine::snapshot` for how its cut is taken and what it holds. Snapshots are taken when the
+//! embedding application asks — on a schedule, at shutdown, after erasures — since it knows
+//! when a pause of the encoding's length suits it; until the next one the log grows.
+//!
+//! # Erasure on disk
+//!
+//! An `erase` event removes the person from memory at once, but their identifiers and events
+//! are still in the log segments (and snapshot) written before it, and the `erase` record
+//! itself names them. The next snapshot that completes is the point where they leave the
+//! directory: it is written from the state after the erasure and removes every older segment
+//! and snapshot. So after an erasure, call [`Engine::snapshot`](crate::Engine::snapshot) and
+//! wait for it to return `Ok` — that is the call that forces it (tested by grepping every byte
+//! of the directory). Blocks the file system freed may still hold the bytes until reused;
+//! encrypting the volume covers that.
 //!
 //! # Durability modes
 //!
@@ -40,15 +59,21 @@
 //!
 //! # Recovery
 //!
+//! The newest snapshot is loaded (every record checked: see `engine::snapshot`), then the
+//! segments from its cut on are replayed; without a snapshot, every segment. A snapshot that
+//! does not check is an error, never skipped for an older one (the log behind it is gone).
+//! Leftover `.tmp` files and files an interrupted snapshot had not yet removed are removed.
 //! Every segment is read whole and checked. A torn tail of the newest segment (a record cut
 //! short by a crash) is cut off and reported in [`Recovery::torn`]; any other bad byte is a
 //! [`StoreError::Corrupt`] naming the file and offset, and nothing is skipped. Replay is
 //! silent: signals of recovered operations were emitted by the run that took them, and no
 //! subscriber can be attached before `open` returns.
 
+mod dir;
 mod log;
 
-pub(crate) use log::{segment_path, sync_dir, Log, Lsn, Segments};
+pub(crate) use dir::{remove_all, snapshot_path, sync_dir, write_atomically, DirFiles};
+pub(crate) use log::{Log, Lsn};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -68,6 +93,14 @@ pub enum Durability {
 /// What [`EngineBuilder::open`](crate::EngineBuilder::open) found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
+    /// The snapshot the state was loaded from, if any.
+    pub snapshot: Option<PathBuf>,
+    /// Contacts that snapshot held.
+    pub snapshot_contacts: u64,
+    /// Settings that differ from those the snapshot was taken with (`"lateness"`,
+    /// `"dedup_window"`, `"timeline_len"`, `"stage_windows"`, `"id_limits"`): the new values
+    /// apply from now on (timelines longer than a new `timeline_len` are cut to it).
+    pub settings_changed: Vec<&'static str>,
     /// Log segments read.
     pub segments: usize,
     /// Records replayed.
@@ -81,6 +114,23 @@ pub struct Recovery {
     /// (state they need was rebuilt as [`Engine::load_rules`](crate::Engine::load_rules)
     /// does).
     pub rules_changed: bool,
+}
+
+/// What [`Engine::snapshot`](crate::Engine::snapshot) wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The snapshot file.
+    pub file: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Live contacts it holds.
+    pub contacts: u64,
+    /// How long ingest was held back (the state was encoded meanwhile).
+    pub paused: Duration,
+    /// The whole call, writing and syncing included.
+    pub took: Duration,
+    /// Older snapshots and log segments it replaced, now removed.
+    pub removed: usize,
 }
 
 /// A record cut short by a crash, removed on recovery.
@@ -153,6 +203,8 @@ pub enum StoreError {
         /// The first failure, as text.
         cause: String,
     },
+    /// The engine was built without a data directory: there is nowhere to write.
+    NoDirectory,
 }
 
 impl StoreError {
@@ -196,6 +248,10 @@ impl fmt::Display for StoreError {
             StoreError::Stopped { cause } => {
                 write!(f, "the data directory stopped taking writes after: {cause}")
             }
+            StoreError::NoDirectory => write!(
+                f,
+                "the engine has no data directory (open it with EngineBuilder::open)"
+            ),
         }
     }
 }

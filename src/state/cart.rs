@@ -9,11 +9,12 @@
 //! comes last and is applied in place.
 
 use super::Stamp;
+use crate::codec::Small;
 use crate::event::Money;
 use crate::intern::Sym;
 use smallvec::SmallVec;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 struct CartOp {
     at: Stamp,
     product: Sym,
@@ -23,21 +24,27 @@ struct CartOp {
 }
 
 /// One line of the cart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub(crate) struct CartLine {
     pub(crate) product: Sym,
     pub(crate) qty: u64,
     pub(crate) unit_price: Option<Money>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
 pub(crate) struct Cart {
     last_purchase: Option<Stamp>,
     ops: Vec<CartOp>,
-    lines: SmallVec<[CartLine; 1]>,
+    lines: Small<[CartLine; 1]>,
 }
 
 impl Cart {
+    /// Whether every product it names is below `symbols` (a state read back from disk).
+    pub(crate) fn names_below(&self, symbols: u32) -> bool {
+        self.ops.iter().all(|o| o.product.0 < symbols)
+            && self.lines.iter().all(|l| l.product.0 < symbols)
+    }
+
     pub(crate) fn add(&mut self, at: Stamp, product: Sym, qty: u32, price: Option<Money>) {
         self.push(CartOp {
             at,

@@ -14,6 +14,7 @@ mod stage;
 pub(crate) mod timeline;
 mod view;
 
+use crate::codec::Small;
 use crate::event::{Channel, Event, Money, Payload, Ts, Value};
 use crate::intern::{Interner, Sym};
 use smallvec::SmallVec;
@@ -25,23 +26,36 @@ pub(crate) use view::{ProfileIdentity, ViewContext};
 
 /// The order of events: event time first, arrival sequence to break ties (SPEC 3: events with
 /// equal times apply in arrival order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub(crate) struct Stamp {
     pub(crate) ts: Ts,
     pub(crate) seq: u64,
 }
 
 /// A last-writer-wins register ordered by [`Stamp`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) struct Lww<T> {
     pub(crate) at: Stamp,
     pub(crate) value: T,
 }
 
 /// Keyed last-writer-wins registers, small and unsorted (few keys per contact).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
+#[bincode(borrow_decode_bounds = "T: bincode::Decode<__Context>")]
 pub(crate) struct LwwMap<T> {
-    items: SmallVec<[(Sym, Lww<T>); 1]>,
+    items: Small<[(Sym, Lww<T>); 1]>,
 }
 
 impl<T> LwwMap<T> {
@@ -72,7 +86,7 @@ impl<T> LwwMap<T> {
 }
 
 /// Purchase and refund totals, overall or for one brand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub(crate) struct Commerce {
     pub(crate) purchases: u32,
     pub(crate) refunds: u32,
@@ -107,7 +121,7 @@ impl Commerce {
 }
 
 /// Per-brand activity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub(crate) struct BrandStats {
     pub(crate) commerce: Commerce,
     pub(crate) last_seen: Ts,
@@ -121,14 +135,14 @@ pub(crate) struct StateConfig {
 }
 
 /// One contact's profile state, owned by exactly one shard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
 pub(crate) struct ContactState {
     pub(crate) first_seen: Ts,
     pub(crate) last_seen: Ts,
     pub(crate) events: u64,
-    pub(crate) channels: SmallVec<[(Channel, Ts); 2]>,
+    pub(crate) channels: Small<[(Channel, Ts); 2]>,
     pub(crate) totals: Commerce,
-    pub(crate) brands: SmallVec<[(Sym, BrandStats); 1]>,
+    pub(crate) brands: Small<[(Sym, BrandStats); 1]>,
     /// Boxed: most contacts never fill a cart, and a small profile keeps more of them in cache.
     pub(crate) cart: Option<Box<cart::Cart>>,
     /// Boxed for the same reason: consents, attributes and manual tags.
@@ -137,7 +151,7 @@ pub(crate) struct ContactState {
 }
 
 /// Latest-value fields set by `consent`, `attribute` and `tag` events.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
 pub(crate) struct Prefs {
     pub(crate) consents: LwwMap<bool>,
     pub(crate) attributes: LwwMap<Option<Value>>,
@@ -170,9 +184,9 @@ impl Default for ContactState {
             first_seen: Ts::MAX,
             last_seen: Ts::MIN,
             events: 0,
-            channels: SmallVec::new(),
+            channels: Small::new(),
             totals: Commerce::default(),
-            brands: SmallVec::new(),
+            brands: Small::new(),
             cart: None,
             prefs: None,
             timeline: timeline::Timeline::default(),
@@ -341,6 +355,27 @@ impl ContactState {
             (Some(_), None) => {}
         }
         self.timeline.absorb(o.timeline, cfg.timeline_capacity);
+    }
+
+    /// Checks a state read back from a snapshot: every name it refers to is one of the
+    /// `symbols` interned names, and every timeline payload unpacks to its kind. Cuts the
+    /// timeline to `capacity` (a directory reopened with a shorter `timeline_len`).
+    pub(crate) fn check(&mut self, symbols: u32, capacity: usize) -> Result<(), &'static str> {
+        let ok = |s: Sym| s.0 < symbols;
+        let prefs_ok = self.prefs.as_ref().is_none_or(|p| {
+            p.consents.items.iter().all(|(k, _)| ok(*k))
+                && p.attributes.items.iter().all(|(k, _)| ok(*k))
+                && p.tags.items.iter().all(|(k, _)| ok(*k))
+        });
+        if !(self.brands.iter().all(|(b, _)| ok(*b))
+            && prefs_ok
+            && self.cart.as_ref().is_none_or(|c| c.names_below(symbols)))
+        {
+            return Err("a profile names a string that is not interned");
+        }
+        self.timeline.check(symbols)?;
+        self.timeline.truncate(capacity);
+        Ok(())
     }
 
     /// Heap bytes owned by this state beyond its own size (for memory reports).

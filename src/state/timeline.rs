@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 /// [`crate::codec`] (every field a rule condition can read, so that a rule loaded later can be
 /// backfilled; ids stay out). Order ids and other personal text live in the packed bytes, which
 /// belong to this contact alone and go with it when it is erased.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub(crate) struct Entry {
     pub(crate) at: Stamp,
     /// The event's kind, so that a backfill unpacks only what its new terms read (it fits
@@ -43,7 +43,7 @@ impl Entry {
 
 /// The kept entries in a ring, oldest first: the usual event is the newest, which costs one
 /// pop at the front and one push at the back, without moving the others.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
 pub(crate) struct Timeline {
     entries: VecDeque<Entry>,
 }
@@ -82,6 +82,30 @@ impl Timeline {
         all.sort_unstable_by_key(|e| e.at);
         let extra = all.len().saturating_sub(capacity);
         self.entries = all.into_iter().skip(extra).collect();
+    }
+
+    /// Checks entries read back from disk: brands interned, payloads that unpack to the
+    /// entry's kind, in stamp order.
+    pub(crate) fn check(&self, symbols: u32) -> Result<(), &'static str> {
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.brand.0 >= symbols {
+                return Err("a timeline entry names a brand that is not interned");
+            }
+            match crate::codec::unpack::<Payload>(&e.payload) {
+                Ok(p) if p.kind() == e.kind => {}
+                _ => return Err("a timeline entry's payload does not unpack to its kind"),
+            }
+            if i > 0 && self.entries[i - 1].at >= e.at {
+                return Err("timeline entries out of order");
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps only the latest `capacity` entries.
+    pub(crate) fn truncate(&mut self, capacity: usize) {
+        let extra = self.entries.len().saturating_sub(capacity);
+        self.entries.drain(..extra);
     }
 
     /// The kept entries, oldest first.

@@ -5,6 +5,7 @@
 //! tropa simulate --contacts N --days D --seed S [--brands B] [--out FILE]
 //! tropa replay EVENTS.jsonl [--rules RULES] [--data-dir DIR] [--until TS] [--signals FILE] [--memberships FILE]
 //!              [--profiles FILE] [--lateness MS]
+//! tropa export --data-dir DIR TYPE:VALUE
 //! ```
 
 mod args;
@@ -30,7 +31,10 @@ const USAGE: &str = "usage:
       --signals FILE      write enter/exit/tagged/merged signals as JSON Lines
       --memberships FILE  write {segment: [primary ids, sorted]} for every segment
       --profiles FILE     write every profile as JSON Lines, sorted by primary id
-      --lateness MS    lateness bound in milliseconds (default 3600000)";
+      --lateness MS    lateness bound in milliseconds (default 3600000)
+  tropa export --data-dir DIR TYPE:VALUE
+      prints everything DIR holds about the contact owning the identifier as JSON
+      (right of access); exit 1 when nobody owns it";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         "check" => return check(Args::new(rest)),
         "simulate" => simulate(Args::new(rest)),
         "replay" => replay::run(Args::new(rest)),
+        "export" => return export(Args::new(rest)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -50,6 +55,40 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tropa: {}\n\n{USAGE}", e.0);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn export(mut a: Args) -> ExitCode {
+    let mut run = || -> Result<Option<String>, ArgError> {
+        let dir = a
+            .value("--data-dir")?
+            .ok_or_else(|| ArgError("export needs --data-dir DIR".into()))?;
+        let who = a.positional("TYPE:VALUE")?;
+        std::mem::take(&mut a).finish()?;
+        let id = tropa::Identifier::parse_pair(&who)
+            .ok_or_else(|| ArgError(format!("{who:?} is not an identifier (TYPE:VALUE)")))?;
+        let (engine, _) = tropa::Engine::builder()
+            .durability(tropa::Durability::None)
+            .open(&dir)
+            .map_err(|e| ArgError(format!("--data-dir {dir}: {e}")))?;
+        engine.flush();
+        Ok(engine
+            .export(&id)
+            .map(|x| serde_json::to_string_pretty(&x).expect("an export serialises")))
+    };
+    match run() {
+        Ok(Some(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("tropa: no contact owns that identifier");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("tropa: {}\n\n{USAGE}", e.0);
             ExitCode::from(2)

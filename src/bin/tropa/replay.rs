@@ -66,11 +66,26 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
     };
     if let Some(r) = &recovery {
         let mut err = std::io::stderr().lock();
+        if let Some(s) = &r.snapshot {
+            let _ = writeln!(
+                err,
+                "recovered: {} contacts from {}",
+                r.snapshot_contacts,
+                s.display()
+            );
+        }
         let _ = writeln!(
             err,
             "recovered: {} events ({} records, {} segments)",
             r.events, r.records, r.segments
         );
+        if !r.settings_changed.is_empty() {
+            let _ = writeln!(
+                err,
+                "settings changed since the snapshot: {}",
+                r.settings_changed.join(", ")
+            );
+        }
         if let Some(t) = &r.torn {
             let _ = writeln!(
                 err,
@@ -123,9 +138,16 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
         engine.advance_to(t);
     }
     engine.flush();
-    engine
-        .sync()
-        .map_err(|e| ArgError(format!("--data-dir: {e}")))?;
+    // With a data directory, end with a snapshot: the next run starts from it instead of
+    // replaying every earlier run's log, which the snapshot replaces.
+    let snapshot = match &data_dir {
+        Some(dir) => Some(
+            engine
+                .snapshot()
+                .map_err(|e| ArgError(format!("--data-dir {dir}: {e}")))?,
+        ),
+        None => None,
+    };
     let elapsed = started.elapsed();
 
     if let (Some(mut w), Some(path)) = (profile_out, &profiles) {
@@ -190,6 +212,16 @@ pub(crate) fn run(mut a: Args) -> Result<(), ArgError> {
     );
     if let Some(n) = signals_written {
         let _ = writeln!(err, "signals: {n}");
+    }
+    if let Some(s) = snapshot {
+        let _ = writeln!(
+            err,
+            "snapshot: {} contacts, {} bytes, ingest held {:.1} ms, {}",
+            s.contacts,
+            s.bytes,
+            s.paused.as_secs_f64() * 1e3,
+            s.file.display()
+        );
     }
     for (s, n) in sizes {
         let _ = writeln!(err, "segment {s}: {n}");

@@ -1,0 +1,105 @@
+//! The files of a data directory: naming, listing, atomic replacement.
+
+use super::StoreError;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The path of log segment `n` in `dir`.
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("wal-{n:08}.log"))
+}
+
+/// The path of the snapshot whose log continues at segment `n`.
+pub(crate) fn snapshot_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("snap-{n:08}.snap"))
+}
+
+/// What a data directory holds, each list in number order.
+#[derive(Debug, Default)]
+pub(crate) struct DirFiles {
+    /// Log segments `wal-NNNNNNNN.log`.
+    pub(crate) segments: Vec<(u64, PathBuf)>,
+    /// Snapshots `snap-NNNNNNNN.snap`: the state before log segment `NNNNNNNN`.
+    pub(crate) snapshots: Vec<(u64, PathBuf)>,
+    /// Snapshots whose writing did not finish (`*.tmp`): never read, removed on open.
+    pub(crate) unfinished: Vec<PathBuf>,
+}
+
+fn numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    name.strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(suffix))
+        .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+}
+
+impl DirFiles {
+    /// Lists `dir`; files tropa did not name are left alone.
+    pub(crate) fn scan(dir: &Path) -> Result<DirFiles, StoreError> {
+        let mut found = DirFiles::default();
+        let entries = fs::read_dir(dir).map_err(|e| StoreError::io("read_dir", dir, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("read_dir", dir, &e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(n) = numbered(name, "wal-", ".log") {
+                found.segments.push((n, entry.path()));
+            } else if let Some(n) = numbered(name, "snap-", ".snap") {
+                found.snapshots.push((n, entry.path()));
+            } else if numbered(name, "snap-", ".snap.tmp").is_some() {
+                found.unfinished.push(entry.path());
+            }
+        }
+        found.segments.sort();
+        found.snapshots.sort();
+        Ok(found)
+    }
+
+    /// The number for a new log segment: after every segment and snapshot.
+    pub(crate) fn next_segment(&self) -> u64 {
+        let seg = self.segments.last().map_or(0, |(n, _)| *n);
+        let snap = self.snapshots.last().map_or(0, |(n, _)| *n);
+        seg.max(snap) + 1
+    }
+}
+
+/// Fsyncs a directory, so that a file created, renamed or removed in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("sync directory", dir, &e))
+}
+
+/// Writes `bytes` as `path`, all or nothing: into `path.tmp` first, synced, renamed over
+/// `path`, then the directory synced. A crash leaves either no `path` or the whole of it
+/// (and perhaps a `.tmp` file, which readers ignore).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, &e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StoreError::io("write", &tmp, &e))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", &tmp, &e))?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Removes files that a newer snapshot replaced, then syncs the directory.
+pub(crate) fn remove_all(dir: &Path, files: &[PathBuf]) -> Result<(), StoreError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    for f in files {
+        match fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", f.as_path(), &e)),
+        }
+    }
+    sync_dir(dir)
+}
