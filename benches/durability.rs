@@ -1,5 +1,6 @@
 //! What durability costs: ingest into an in-memory engine and into engines logging to a data
-//! directory in each mode, in one run; then recovery (replaying the log) of what was written.
+//! directory in each mode, in one run; then recovery of what was written, by replaying the
+//! log and from a snapshot of the same state, and the snapshot itself.
 //!
 //! `cargo bench --bench durability` (set `TROPA_BENCH_EVENTS` for another stream length).
 
@@ -152,6 +153,40 @@ fn bench(c: &mut Criterion) {
                     .rules(plan())
                     .durability(Durability::None)
                     .open(dir.path())
+                    .unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // The same state from a snapshot: take one (the log behind it goes), then open.
+    let snap_dir = tempfile::tempdir().unwrap();
+    let (engine, _) = Engine::builder()
+        .rules(plan())
+        .durability(Durability::None)
+        .open(snap_dir.path())
+        .unwrap();
+    engine.ingest_batch(stream.iter().cloned());
+    engine.flush();
+    // One outside the timed function too: a filter that skips `snapshot` must still leave one.
+    engine.snapshot().unwrap();
+    g.bench_function("snapshot", |b| b.iter(|| engine.snapshot().unwrap()));
+    drop(engine);
+    g.bench_function("recover_from_snapshot", |b| {
+        b.iter_batched(
+            || {
+                // Each open adds an (empty) segment after the snapshot; keep none.
+                for e in std::fs::read_dir(snap_dir.path()).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.extension().is_some_and(|x| x == "log") {
+                        std::fs::remove_file(p).unwrap();
+                    }
+                }
+            },
+            |()| {
+                Engine::builder()
+                    .rules(plan())
+                    .durability(Durability::None)
+                    .open(snap_dir.path())
                     .unwrap()
             },
             BatchSize::PerIteration,

@@ -149,6 +149,8 @@ pub mod rules;
 pub mod sim;
 mod state;
 
+#[doc(hidden)]
+pub use engine::fuzzing;
 pub use engine::{
     AudienceError, ConfigError, ContactExport, Engine, EngineBuilder, ExitReason, Explanation,
     IngestError, IngestLineError, Ingested, JsonlReport, Members, MemoryReport, OpenError,

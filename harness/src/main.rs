@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50] [--scaling]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50] [--scaling] [--durability]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -14,7 +14,9 @@
 //! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
 //! `--scaling` runs only tropa's typed ingest with one and fifty segments on 1, 2, 4, … T
 //! threads (for a machine with more cores), checking that every run reaches the memberships
-//! of the one-thread run.
+//! of the one-thread run; `--durability` runs tropa with fifty segments on a data directory:
+//! ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
+//! (times, sizes, and the memberships checked equal after each).
 
 mod alloc;
 mod dd;
@@ -41,6 +43,8 @@ struct Args {
     profile: Option<usize>,
     /// Only tropa's typed ingest on 1, 2, 4, … `threads` threads.
     scaling: bool,
+    /// Only tropa on a data directory: log, replay, snapshot, recovery from it.
+    durability: bool,
     contacts: u32,
     days: u32,
     threads: usize,
@@ -52,6 +56,7 @@ fn args() -> Result<Args, String> {
         quick: false,
         profile: None,
         scaling: false,
+        durability: false,
         contacts: 1_000_000,
         days: 30,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -64,6 +69,7 @@ fn args() -> Result<Args, String> {
         match flag.as_str() {
             "--quick" => a.quick = true,
             "--scaling" => a.scaling = true,
+            "--durability" => a.durability = true,
             "--profile" => {
                 a.profile = match value()?.as_str() {
                     "1" => Some(1),
@@ -94,14 +100,16 @@ fn compile(text: &str) -> Plan {
     tropa::rules::compile(text).expect("the harness's rules compile")
 }
 
-fn engine(plan: &Plan) -> Engine {
+fn builder(plan: &Plan) -> tropa::EngineBuilder {
     Engine::builder()
         .rules(plan.clone())
         // Threads run up to a day apart between the harness's day boundaries.
         .lateness_ms(2 * DAY)
         .dedup_window_ms(2 * DAY)
-        .build()
-        .expect("valid settings")
+}
+
+fn engine(plan: &Plan) -> Engine {
+    builder(plan).build().expect("valid settings")
 }
 
 /// Every event must have been accepted: a rate over refused events would be worth nothing.
@@ -281,6 +289,82 @@ fn agree(
     Ok(())
 }
 
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Tropa with fifty segments on a data directory (`Durability::None`, synced at the end):
+/// ingest with the log; close and recover by replaying it; a snapshot; close and recover from
+/// the snapshot. Every recovered engine must reach the memberships of the first.
+fn durability(recs: &[Rec], plan: &Plan) -> Result<(), String> {
+    let n = recs.len();
+    let dir = std::env::temp_dir().join(format!("tropa-harness-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || {
+        let t = Instant::now();
+        let (e, rec) = builder(plan)
+            .durability(tropa::Durability::None)
+            .open(&dir)
+            .map_err(|e| e.to_string())?;
+        e.flush();
+        Ok::<_, String>((e, rec, t.elapsed()))
+    };
+    let (e, _, _) = open()?;
+    let d = ingest_typed(&e, recs, 1);
+    let t = Instant::now();
+    e.sync().map_err(|e| e.to_string())?;
+    let d = d + t.elapsed();
+    all_accepted(&e, n, "durability")?;
+    let want = engine_memberships(&e);
+    let contacts = e.contact_count();
+    drop(e);
+    let log = dir_bytes(&dir);
+    println!(
+        "ingest with the log (None, synced at the end): {:.0} events/s; log {:.1} MB ({:.0} B/event)",
+        per_s(n, d),
+        log as f64 / 1e6,
+        log as f64 / n as f64
+    );
+    let (e, rec, replay) = open()?;
+    agree("replayed", &want, &engine_memberships(&e))?;
+    println!(
+        "recovery by replay: {:.2} s for {} events ({:.0} events/s)",
+        replay.as_secs_f64(),
+        rec.events,
+        per_s(rec.events as usize, replay)
+    );
+    let s = e.snapshot().map_err(|e| e.to_string())?;
+    println!(
+        "snapshot: {:.2} s, ingest held {:.2} s; {:.1} MB ({:.0} B/contact) for {} contacts; {} files replaced",
+        s.took.as_secs_f64(),
+        s.paused.as_secs_f64(),
+        s.bytes as f64 / 1e6,
+        s.bytes as f64 / contacts.max(1) as f64,
+        s.contacts,
+        s.removed
+    );
+    drop(e);
+    let (e, rec, restore) = open()?;
+    agree("restored", &want, &engine_memberships(&e))?;
+    println!(
+        "recovery from the snapshot: {:.2} s ({} contacts, {} events replayed after it); {:.1}x faster than replay",
+        restore.as_secs_f64(),
+        rec.snapshot_contacts,
+        rec.events,
+        replay.as_secs_f64() / restore.as_secs_f64().max(1e-9)
+    );
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Typed ingest of `recs` by each plan on 1, 2, 4, … `a.threads` threads; every run must
 /// reach the memberships of the one-thread run.
 fn scaling(a: &Args, recs: &[Rec], plans: &[(&str, &Plan)]) -> Result<(), String> {
@@ -358,6 +442,9 @@ fn run(a: &Args) -> Result<(), String> {
             e.stats().timers_fired as f64 / n as f64
         );
         return Ok(());
+    }
+    if a.durability {
+        return durability(&recs, &fifty);
     }
     if a.scaling {
         return scaling(a, &recs, &[("1 segment", &simple), ("50 segments", &fifty)]);

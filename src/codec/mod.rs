@@ -25,14 +25,14 @@ use bincode::error::{DecodeError, EncodeError};
 use smallvec::SmallVec;
 use std::fmt;
 
-pub(crate) use small::Small;
+pub(crate) use small::{Bytes, Small};
 
 /// Decoding never allocates more than this for one value, whatever a corrupt length says.
 const LIMIT: usize = 16 << 20;
 
 /// Packed bytes, inline up to 40 bytes (most payloads: a product id and category, a price, a
 /// discount; an order id and amount).
-pub(crate) type Packed = Small<[u8; 40]>;
+pub(crate) type Packed = Bytes<[u8; 40]>;
 
 /// Encoding goes to a stack buffer first, so that a value longer than the inline size is
 /// copied to the heap once, at its exact size, instead of growing step by step.
@@ -57,7 +57,7 @@ pub(crate) fn pack<T: Encode>(value: &T) -> Packed {
     // Writing into memory cannot fail, and the derived encoders of tropa's types never fail.
     bincode::encode_into_writer(value, Into(&mut scratch), config())
         .expect("encoding into memory cannot fail");
-    Small(SmallVec::from_slice(&scratch))
+    Bytes(SmallVec::from_slice(&scratch))
 }
 
 /// Why bytes could not be decoded.
@@ -149,7 +149,7 @@ mod tests {
         assert!(unpack::<Payload>(&[200, 1, 2]).is_err());
         // A string length far beyond the bytes present.
         assert!(unpack::<Payload>(&[0, 1, 0xfc, 0xff, 0xff, 0xff, 0x7f]).is_err());
-        let mut bytes = pack(&Payload::AppOpen);
+        let mut bytes = pack(&Payload::AppOpen).to_vec();
         bytes.push(0);
         assert!(unpack::<Payload>(&bytes)
             .unwrap_err()

@@ -1,4 +1,5 @@
-//! [`Small`]: a `SmallVec` that the codec can encode.
+//! [`Small`]: a `SmallVec` that the codec can encode; [`Bytes`]: the same for bytes, read
+//! and written in one piece.
 //!
 //! bincode has no encoding for `smallvec::SmallVec`, and its derive cannot be told to encode
 //! one field by hand. Profile and evaluation state use `SmallVec` for their short lists, so
@@ -6,6 +7,7 @@
 //! and the items, exactly like a `Vec`. Decoding claims the items' memory from the decoder's
 //! limit first, so a damaged length is an error, not a huge allocation.
 
+use bincode::de::read::Reader;
 use bincode::de::{BorrowDecode, BorrowDecoder, Decode, Decoder};
 use bincode::enc::{Encode, Encoder};
 use bincode::error::{DecodeError, EncodeError};
@@ -133,6 +135,54 @@ where
             v.push(A::Item::decode(d)?);
         }
         Ok(Small(v))
+    }
+}
+
+/// Inline-first bytes (packed payloads), encoded as a length and the bytes, and decoded in
+/// one read rather than byte by byte.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct Bytes<A: Array<Item = u8>>(pub(crate) SmallVec<A>);
+
+#[cfg(test)]
+impl<A: Array<Item = u8>> Bytes<A> {
+    pub(crate) fn new() -> Self {
+        Bytes(SmallVec::new())
+    }
+}
+
+impl<A: Array<Item = u8>> std::fmt::Debug for Bytes<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<A: Array<Item = u8>> Deref for Bytes<A> {
+    type Target = SmallVec<A>;
+    fn deref(&self) -> &SmallVec<A> {
+        &self.0
+    }
+}
+
+impl<A: Array<Item = u8>> Encode for Bytes<A> {
+    fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
+        self.0.as_slice().encode(e)
+    }
+}
+
+impl<C, A: Array<Item = u8>> Decode<C> for Bytes<A> {
+    fn decode<D: Decoder<Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
+        let len = u64::decode(d)?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::OutsideUsizeRange(len))?;
+        d.claim_bytes_read(len)?;
+        let mut v = SmallVec::from_elem(0u8, len);
+        d.reader().read(&mut v)?;
+        Ok(Bytes(v))
+    }
+}
+
+impl<'de, C, A: Array<Item = u8>> BorrowDecode<'de, C> for Bytes<A> {
+    fn borrow_decode<D: BorrowDecoder<'de, Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
+        Self::decode(d)
     }
 }
 

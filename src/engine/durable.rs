@@ -210,7 +210,11 @@ fn cut_tail(path: &Path, len: u64) -> Result<(), StoreError> {
 
 impl Engine {
     /// Applies one recovered operation, as it was applied when it was logged.
-    fn replay(&self, record: LogRecord, rules: &mut Option<Box<str>>) -> Result<(), String> {
+    pub(super) fn replay(
+        &self,
+        record: LogRecord,
+        rules: &mut Option<Box<str>>,
+    ) -> Result<(), String> {
         match record {
             LogRecord::Event(event) => match self.ingest(event) {
                 Ok(Ingested::Duplicate) => Err("the event is taken as a duplicate".into()),

@@ -35,6 +35,8 @@ mod config;
 mod dedup;
 mod durable;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ingest;
 mod jsonl;
 mod outcome;

@@ -8,7 +8,8 @@
 //! operation is half done; the snapshot then applies everything handed in (without firing
 //! timers that nobody asked for yet), ends the current log segment and starts the next (the
 //! *cut*: the snapshot is the state after exactly the records before it), and encodes the
-//! state into memory. Then it lets ingest go on and, meanwhile, writes the bytes to
+//! state into memory — the shards' contacts on as many threads as there are cores, identity
+//! and the rest on the calling thread meanwhile. Then it lets ingest go on and writes the bytes to
 //! `snap-NNNNNNNN.snap.tmp`, syncs it, renames it to `snap-NNNNNNNN.snap` (`NNNNNNNN`: the
 //! first segment after the cut) and syncs the directory. Only then are the segments before the
 //! cut and older snapshots removed. Ingest is held back for the encoding alone
@@ -180,20 +181,20 @@ impl Engine {
         let log = self.log.as_ref().ok_or(StoreError::NoDirectory)?;
         let _one = self.snapshotting.lock();
         let start = Instant::now();
-        let (bytes, cut, contacts) = {
+        let (pieces, cut, contacts) = {
             let _gate = self.gate.write();
             if let Some(e) = log.stopped() {
                 return Err(e);
             }
             self.drain();
             let cut = log.rotate()?;
-            let (bytes, contacts) = self.encode_snapshot(cut)?;
-            (bytes, cut, contacts)
+            let (pieces, contacts) = self.encode_snapshot(cut)?;
+            (pieces, cut, contacts)
         };
         let paused = start.elapsed();
         let dir = log.dir();
         let file = snapshot_path(dir, cut);
-        write_atomically(&file, &bytes)?;
+        write_atomically(&file, &pieces)?;
         let found = DirFiles::scan(dir)?;
         let stale: Vec<_> = found
             .segments
@@ -206,7 +207,7 @@ impl Engine {
         remove_all(dir, &stale)?;
         Ok(SnapshotInfo {
             file,
-            bytes: bytes.len() as u64,
+            bytes: pieces.iter().map(|p| p.len() as u64).sum(),
             contacts,
             paused,
             took: start.elapsed(),
@@ -214,8 +215,66 @@ impl Engine {
         })
     }
 
-    /// The state as snapshot bytes; the caller holds the gate and has drained the shards.
-    fn encode_snapshot(&self, cut: u64) -> Result<(Vec<u8>, u64), StoreError> {
+    /// The state as snapshot bytes, in pieces to be written in order, and the contacts in it;
+    /// the caller holds the gate and has drained the shards.
+    fn encode_snapshot(&self, cut: u64) -> Result<(Vec<Vec<u8>>, u64), StoreError> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, self.shards.len());
+        let (head, shards) = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| s.spawn(move || self.encode_contacts(w, workers)))
+                .collect();
+            let head = self.encode_head(cut);
+            let shards: Vec<_> = handles
+                .into_iter()
+                .map(|h| h.join().expect("encoding contacts does not panic"))
+                .collect();
+            (head, shards)
+        });
+        let (mut pieces, mut end) = head?;
+        for part in shards {
+            let (bytes, contacts) = part?;
+            end.contacts += contacts;
+            pieces.push(bytes);
+        }
+        let mut tail = Vec::new();
+        put(&mut tail, END, &end)?;
+        pieces.push(tail);
+        Ok((pieces, end.contacts))
+    }
+
+    /// Contacts of the shards `first`, `first + step`, …, as `CONTACTS` records; and their
+    /// number.
+    fn encode_contacts(&self, first: usize, step: usize) -> Result<(Vec<u8>, u64), StoreError> {
+        let mut out = Vec::new();
+        let mut count = 0;
+        let n = self.shards.len();
+        for i in (first..n).step_by(step) {
+            let st = self.shards[i].state.lock();
+            let mut chunk: Vec<(u32, &Contact)> = Vec::with_capacity(CONTACTS_PER_RECORD);
+            let mut heap = 0;
+            for (c, contact) in st.live_contacts(i, n) {
+                chunk.push((c.0, contact));
+                heap += contact.state.heap_bytes() + 256;
+                if chunk.len() == CONTACTS_PER_RECORD || heap >= BYTES_PER_RECORD {
+                    put(&mut out, CONTACTS, &chunk)?;
+                    count += chunk.len() as u64;
+                    chunk.clear();
+                    heap = 0;
+                }
+            }
+            if !chunk.is_empty() {
+                put(&mut out, CONTACTS, &chunk)?;
+                count += chunk.len() as u64;
+            }
+        }
+        Ok((out, count))
+    }
+
+    /// The file header and every record but the contacts and the end: the snapshot header,
+    /// interned names, identity and de-duplication memory; with their counts so far.
+    fn encode_head(&self, cut: u64) -> Result<(Vec<Vec<u8>>, End), StoreError> {
         let rules = self.rules.read();
         let mut out = file_header(SNAP_MAGIC).to_vec();
         let mut end = End::default();
@@ -253,28 +312,7 @@ impl Engine {
             put(&mut out, DEDUP, &chunk)?;
             end.dedup += chunk.len() as u64;
         }
-        let n = self.shards.len();
-        for (i, shard) in self.shards.iter().enumerate() {
-            let st = shard.state.lock();
-            let mut chunk: Vec<(u32, &Contact)> = Vec::with_capacity(CONTACTS_PER_RECORD);
-            let mut heap = 0;
-            for (c, contact) in st.live_contacts(i, n) {
-                chunk.push((c.0, contact));
-                heap += contact.state.heap_bytes() + 256;
-                if chunk.len() == CONTACTS_PER_RECORD || heap >= BYTES_PER_RECORD {
-                    put(&mut out, CONTACTS, &chunk)?;
-                    end.contacts += chunk.len() as u64;
-                    chunk.clear();
-                    heap = 0;
-                }
-            }
-            if !chunk.is_empty() {
-                put(&mut out, CONTACTS, &chunk)?;
-                end.contacts += chunk.len() as u64;
-            }
-        }
-        put(&mut out, END, &end)?;
-        Ok((out, end.contacts))
+        Ok((vec![out], end))
     }
 
     /// Loads snapshot `bytes` (read from `path`) into this engine, which is new and empty.

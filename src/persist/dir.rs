@@ -70,15 +70,17 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("sync directory", dir, &e))
 }
 
-/// Writes `bytes` as `path`, all or nothing: into `path.tmp` first, synced, renamed over
-/// `path`, then the directory synced. A crash leaves either no `path` or the whole of it
-/// (and perhaps a `.tmp` file, which readers ignore).
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Writes `pieces`, one after the other, as `path`, all or nothing: into `path.tmp` first,
+/// synced, renamed over `path`, then the directory synced. A crash leaves either no `path`
+/// or the whole of it (and perhaps a `.tmp` file, which readers ignore).
+pub(crate) fn write_atomically(path: &Path, pieces: &[Vec<u8>]) -> Result<(), StoreError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, &e))?;
-    file.write_all(bytes)
+    pieces
+        .iter()
+        .try_for_each(|p| file.write_all(p))
         .and_then(|()| file.sync_all())
         .map_err(|e| StoreError::io("write", &tmp, &e))?;
     drop(file);

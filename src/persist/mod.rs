@@ -101,9 +101,9 @@ pub struct Recovery {
     /// `"dedup_window"`, `"timeline_len"`, `"stage_windows"`, `"id_limits"`): the new values
     /// apply from now on (timelines longer than a new `timeline_len` are cut to it).
     pub settings_changed: Vec<&'static str>,
-    /// Log segments read.
+    /// Log segments replayed (those after the snapshot's cut, when there is one).
     pub segments: usize,
-    /// Records replayed.
+    /// Records replayed from them.
     pub records: u64,
     /// Of them, events.
     pub events: u64,
