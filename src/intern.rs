@@ -1,10 +1,28 @@
 //! A concurrent string interner: brands, products, topics, tags and attribute names are kept
 //! once per engine and referred to by a 4-byte [`Sym`] in every profile.
+//!
+//! Every event interns its brand, and carts their product, so a few names are looked up by
+//! every thread all the time. A shared-map lookup takes its shard's read lock — a write to
+//! one cache line that every thread then fights over — so each thread first asks a small
+//! cache of its own, which answers hot names without touching shared memory.
 
-use ahash::RandomState;
+use ahash::{HashMap, RandomState};
 use dashmap::DashMap;
 use parking_lot::RwLock;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Names a thread's cache holds before it starts again (a bound on its memory).
+const CACHED: usize = 4096;
+
+/// Numbers interners, so a thread's cache knows which one it serves.
+static INTERNERS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's cache: the interner it serves, and names to symbols.
+    static CACHE: RefCell<(u64, HashMap<Box<str>, Sym>)> = RefCell::new((0, HashMap::default()));
+}
 
 /// An interned string.
 #[derive(
@@ -12,16 +30,47 @@ use std::sync::Arc;
 )]
 pub(crate) struct Sym(pub(crate) u32);
 
-/// Strings to symbols and back. Interning a known string takes one shared-map lookup; a new
-/// string also appends to the reverse table under a short write lock.
-#[derive(Default)]
+/// Strings to symbols and back. Interning a known string takes a lookup in the calling
+/// thread's cache, or one shared-map lookup; a new string also appends to the reverse table
+/// under a short write lock.
 pub(crate) struct Interner {
+    id: u64,
     map: DashMap<Arc<str>, Sym, RandomState>,
     names: RwLock<Vec<Arc<str>>>,
 }
 
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner {
+            id: INTERNERS.fetch_add(1, Ordering::Relaxed),
+            map: DashMap::default(),
+            names: RwLock::default(),
+        }
+    }
+}
+
 impl Interner {
     pub(crate) fn intern(&self, s: &str) -> Sym {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 == self.id {
+                if let Some(&sym) = c.1.get(s) {
+                    return sym;
+                }
+            } else {
+                c.0 = self.id;
+                c.1.clear();
+            }
+            let sym = self.intern_shared(s);
+            if c.1.len() >= CACHED {
+                c.1.clear();
+            }
+            c.1.insert(s.into(), sym);
+            sym
+        })
+    }
+
+    fn intern_shared(&self, s: &str) -> Sym {
         if let Some(v) = self.map.get(s) {
             return *v;
         }

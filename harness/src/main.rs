@@ -12,8 +12,8 @@
 //! segments, checks that all of them reached the same memberships, and prints a table that it
 //! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size;
 //! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
-//! `--scaling` runs only tropa's typed ingest with one and fifty segments on 1, 2, 4, … T
-//! threads (for a machine with more cores), checking that every run reaches the memberships
+//! `--scaling` runs only tropa's typed ingest with one and fifty segments (or the one that
+//! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that every run reaches the memberships
 //! of the one-thread run; `--durability` runs tropa with fifty segments on a data directory:
 //! ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
 //! (times, sizes, and the memberships checked equal after each).
@@ -432,6 +432,14 @@ fn run(a: &Args) -> Result<(), String> {
     );
     let simple = compile(segments::SIMPLE);
     let fifty = compile(&segments::fifty());
+    if a.scaling {
+        let plans: &[(&str, &Plan)] = match a.profile {
+            Some(1) => &[("1 segment", &simple)],
+            Some(_) => &[("50 segments", &fifty)],
+            None => &[("1 segment", &simple), ("50 segments", &fifty)],
+        };
+        return scaling(a, &recs, plans);
+    }
     if let Some(k) = a.profile {
         let e = engine(if k == 1 { &simple } else { &fifty });
         let d = ingest_typed(&e, &recs, 1);
@@ -445,9 +453,6 @@ fn run(a: &Args) -> Result<(), String> {
     }
     if a.durability {
         return durability(&recs, &fifty);
-    }
-    if a.scaling {
-        return scaling(a, &recs, &[("1 segment", &simple), ("50 segments", &fifty)]);
     }
     let mut rep = Report::new(a.contacts, a.days, n, a.quick);
 

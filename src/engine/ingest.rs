@@ -1,7 +1,7 @@
 //! The ingest path: admission, identity changes through the writer section (or its queue),
 //! routing to shards, and the shards' hand-over and drain.
 
-use super::outcome::bump;
+use super::outcome::Counter;
 use super::shard::{ApplyCx, MergeTail, Op, Pending};
 use super::{Engine, IngestError, Ingested};
 use crate::codec::wire::Entry;
@@ -27,6 +27,14 @@ pub(super) enum IdJob {
     },
 }
 
+/// Arrival numbers a thread takes at a time (without a log).
+const SEQ_BLOCK: u64 = 256;
+
+thread_local! {
+    /// This thread's block of arrival numbers: the engine it is of, the next, the end.
+    static SEQS: std::cell::Cell<(u64, u64, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
+}
+
 /// What admission decided for an event that is taken.
 enum Taken {
     Erase { now: Ts, late: bool },
@@ -47,7 +55,7 @@ impl Engine {
         [usize; N]: smallvec::Array<Item = usize>,
     {
         if let Err(e) = event.validate() {
-            bump(&self.counters.invalid, 1);
+            self.counters.bump(Counter::Invalid, 1);
             return Err(e.into());
         }
         // Held until the event is with the shards, so that a snapshot's cut never falls
@@ -61,7 +69,7 @@ impl Engine {
             Some(log) => {
                 let mut framed = Vec::with_capacity(160);
                 if let Err(e) = Log::frame(Entry::Event(&event), &mut framed) {
-                    bump(&self.counters.invalid, 1);
+                    self.counters.bump(Counter::Invalid, 1);
                     return Err(IngestError::Storage(e));
                 }
                 let mut order = log.order();
@@ -109,13 +117,13 @@ impl Engine {
         let now = self.now();
         if let Some(id) = &event.id {
             if self.dedup.is_duplicate(id, now) {
-                bump(&self.counters.duplicates, 1);
+                self.counters.bump(Counter::Duplicates, 1);
                 return Err(Ok(Ingested::Duplicate));
             }
         }
         if let Some(n) = now {
             if event.ts < n.saturating_sub(self.cfg.lateness) {
-                bump(&self.counters.late, 1);
+                self.counters.bump(Counter::Late, 1);
                 return Err(Err(IngestError::Late {
                     ts: event.ts,
                     now: n,
@@ -125,7 +133,7 @@ impl Engine {
         }
         if let Payload::Erase = event.payload {
             let now = self.clock_to(event.ts);
-            bump(&self.counters.accepted, 1);
+            self.counters.bump(Counter::Accepted, 1);
             return Ok(Taken::Erase {
                 now,
                 late: event.ts < now,
@@ -133,14 +141,35 @@ impl Engine {
         }
         if let Some(id) = &event.id {
             if !self.dedup.insert(id, event.ts, now) {
-                bump(&self.counters.duplicates, 1);
+                self.counters.bump(Counter::Duplicates, 1);
                 return Err(Ok(Ingested::Duplicate));
             }
         }
         let now = self.clock_to(event.ts);
         let late = event.ts < now;
-        let seq = self.seq.fetch_add(1, Ordering::AcqRel);
+        let seq = self.next_seq();
         Ok(Taken::Event { now, late, seq })
+    }
+
+    /// The next arrival number. With a log, one at a time (admission is ordered by the log's
+    /// lock, and replay must hand out the same numbers). Without, each thread takes a block
+    /// of [`SEQ_BLOCK`] numbers at a time, so that threads do not fight over the counter's
+    /// cache line for every event: numbers still rise with arrival on each thread, and events
+    /// racing on different threads have no arrival order to keep.
+    fn next_seq(&self) -> u64 {
+        if self.log.is_some() {
+            return self.seq.fetch_add(1, Ordering::AcqRel);
+        }
+        SEQS.with(|c| {
+            let (engine, next, end) = c.get();
+            if engine == self.id && next < end {
+                c.set((engine, next + 1, end));
+                return next;
+            }
+            let start = self.seq.fetch_add(SEQ_BLOCK, Ordering::AcqRel);
+            c.set((self.id, start + 1, start + SEQ_BLOCK));
+            start
+        })
     }
 
     /// Runs an identity change now if the writer section is free; otherwise queues it for the
@@ -160,7 +189,7 @@ impl Engine {
                 out
             }
             None => {
-                bump(&self.counters.queued, 1);
+                self.counters.bump(Counter::Queued, 1);
                 self.id_jobs.push(job);
                 fence(Ordering::SeqCst);
                 self.help_identity(touched);
@@ -247,10 +276,13 @@ impl Engine {
         if let Some(id) = &event.id {
             self.dedup.set_contact(id, res.contact);
         }
-        bump(&self.counters.accepted, 1);
-        bump(&self.counters.contacts_created, u64::from(res.created));
-        bump(&self.counters.merges, res.absorbed.len() as u64);
-        bump(&self.counters.conflicts, u64::from(res.conflict));
+        self.counters.bump(Counter::Accepted, 1);
+        self.counters
+            .bump(Counter::ContactsCreated, u64::from(res.created));
+        self.counters
+            .bump(Counter::Merges, res.absorbed.len() as u64);
+        self.counters
+            .bump(Counter::Conflicts, u64::from(res.conflict));
         let pending = Pending {
             seq,
             identified,
@@ -337,7 +369,7 @@ impl Engine {
                 );
             }
         }
-        bump(&self.counters.erased, gone.len() as u64);
+        self.counters.bump(Counter::Erased, gone.len() as u64);
         Ingested::Erased {
             contacts: gone.len(),
         }

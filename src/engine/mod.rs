@@ -69,13 +69,16 @@ pub use durable::OpenError;
 pub use export::ContactExport;
 use ingest::IdJob;
 pub use jsonl::JsonlReport;
-use outcome::Counters;
+use outcome::{Counter, Counters};
 pub use outcome::{IngestError, IngestLineError, Ingested, MemoryReport, Stats};
 pub use query::{AudienceError, Explanation, Members};
 pub use reload::RulesLoaded;
 pub use signal::{ExitReason, Signal, SignalKind};
 
 const NOT_STARTED: i64 = i64::MIN;
+
+/// Numbers engines (from 1: 0 is no engine).
+static ENGINES: AtomicU64 = AtomicU64::new(1);
 
 /// The tropa engine: ingest events, resolve identities, keep live profiles.
 ///
@@ -97,6 +100,8 @@ const NOT_STARTED: i64 = i64::MIN;
 /// assert_eq!(p.stage.as_str(), "post_purchase");
 /// ```
 pub struct Engine {
+    /// Tells this engine from others (thread-local caches are per engine).
+    id: u64,
     cfg: Config,
     now: AtomicI64,
     seq: AtomicU64,
@@ -140,6 +145,7 @@ impl Engine {
         let predicates = eval.as_ref().map_or(0, |e| e.plan.predicates.len());
         let shard_eval = || eval.as_ref().map(|e| Arc::new(e.clone()));
         Engine {
+            id: ENGINES.fetch_add(1, Ordering::Relaxed),
             now: AtomicI64::new(NOT_STARTED),
             seq: AtomicU64::new(0),
             dedup: Dedup::new(cfg.dedup_window),
@@ -221,8 +227,14 @@ impl Engine {
         }
     }
 
-    /// Moves the clock to `max(now, t)`; returns the new engine time.
+    /// Moves the clock to `max(now, t)`; returns the new engine time. Reads first: most
+    /// events are not the latest, and a read leaves the clock's cache line shared between
+    /// threads where a write would take it from all of them.
     fn clock_to(&self, t: Ts) -> Ts {
+        let cur = self.now.load(Ordering::Acquire);
+        if cur != NOT_STARTED && t <= cur {
+            return cur;
+        }
         let prev = self.now.fetch_max(t, Ordering::AcqRel);
         if prev == NOT_STARTED {
             t
@@ -320,18 +332,17 @@ impl Engine {
 
     /// Counters since start.
     pub fn stats(&self) -> Stats {
-        let c = &self.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let c = |k| self.counters.get(k);
         Stats {
-            accepted: l(&c.accepted),
-            duplicates: l(&c.duplicates),
-            late: l(&c.late),
-            invalid: l(&c.invalid),
-            contacts_created: l(&c.contacts_created),
-            merges: l(&c.merges),
-            conflicts: l(&c.conflicts),
-            erased: l(&c.erased),
-            queued: l(&c.queued),
+            accepted: c(Counter::Accepted),
+            duplicates: c(Counter::Duplicates),
+            late: c(Counter::Late),
+            invalid: c(Counter::Invalid),
+            contacts_created: c(Counter::ContactsCreated),
+            merges: c(Counter::Merges),
+            conflicts: c(Counter::Conflicts),
+            erased: c(Counter::Erased),
+            queued: c(Counter::Queued),
             timers_fired: self
                 .shards
                 .iter()
