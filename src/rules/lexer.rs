@@ -239,6 +239,8 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
                             break;
                         }
                         b'\\' if i + 1 < b.len() => {
+                            // The escaped character may take several bytes.
+                            let escaped = src[i + 1..].chars().next().map_or(1, char::len_utf8);
                             match b[i + 1] {
                                 b'n' => text.push('\n'),
                                 b't' => text.push('\t'),
@@ -249,13 +251,13 @@ pub(crate) fn lex(src: &str) -> (Vec<(Tok, Span)>, Vec<RuleError>) {
                                         line,
                                         col: col_of(i, line_start),
                                         start: i,
-                                        end: i + 2,
+                                        end: i + 1 + escaped,
                                     },
                                     "unknown escape (use \\\" \\\\ \\n or \\t)",
                                     src,
                                 )),
                             }
-                            i += 2;
+                            i += 1 + escaped;
                         }
                         _ => {
                             let ch = src[i..].chars().next().expect("in bounds");
@@ -430,5 +432,13 @@ mod tests {
         assert_eq!((e[0].span.line, e[0].span.col), (1, 13));
         assert_eq!(e[0].message, "unterminated string");
         assert!(e[1].message.contains("unknown duration unit \"x\""));
+    }
+
+    #[test]
+    fn an_unknown_escape_of_a_multibyte_character_is_an_error() {
+        // Found by the `rules` fuzz target: the escape was taken as two bytes, cutting `ܣ`.
+        let (_, e) = lex("at\u{7f}z\"\\ܣ");
+        assert!(e.iter().any(|e| e.message.starts_with("unknown escape")), "{e:?}");
+        assert!(crate::rules::compile("segment a = attr(\"\\ü\") == 1").is_err());
     }
 }
