@@ -438,7 +438,10 @@ mod tests {
     fn an_unknown_escape_of_a_multibyte_character_is_an_error() {
         // Found by the `rules` fuzz target: the escape was taken as two bytes, cutting `ܣ`.
         let (_, e) = lex("at\u{7f}z\"\\ܣ");
-        assert!(e.iter().any(|e| e.message.starts_with("unknown escape")), "{e:?}");
+        assert!(
+            e.iter().any(|e| e.message.starts_with("unknown escape")),
+            "{e:?}"
+        );
         assert!(crate::rules::compile("segment a = attr(\"\\ü\") == 1").is_err());
     }
 }
