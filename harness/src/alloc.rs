@@ -4,7 +4,13 @@
 //! One shared counter would be a write to the same cache line on every allocation and free
 //! of every thread — in the multi-thread runs that made the harness itself the bottleneck.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+#[cfg(not(feature = "mimalloc"))]
+use std::alloc::System as Inner;
+
+#[cfg(feature = "mimalloc")]
+use mimalloc::MiMalloc as Inner;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
@@ -45,24 +51,24 @@ impl Counting {
     }
 }
 
-// SAFETY: every call is forwarded to the system allocator unchanged; the counter only
+// SAFETY: every call is forwarded to the inner allocator unchanged; the counter only
 // observes sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         add(l.size() as isize);
         // SAFETY: same layout as asked of us.
-        unsafe { System.alloc(l) }
+        unsafe { Inner.alloc(l) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         add(-(l.size() as isize));
         // SAFETY: `p` came from `alloc` with this layout.
-        unsafe { System.dealloc(p, l) }
+        unsafe { Inner.dealloc(p, l) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         add(new as isize - l.size() as isize);
         // SAFETY: `p` came from `alloc` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
+        unsafe { Inner.realloc(p, l, new) }
     }
 }
