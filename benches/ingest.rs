@@ -52,7 +52,7 @@ fn touchpoint(rng: &mut Rng, c: u64, ts: i64) -> Event {
             brand_name: None,
             price: Some(Money(99_000_000)),
             color: None,
-            discount: (r % 4 == 0).then_some(0.3),
+            discount: r.is_multiple_of(4).then_some(0.3),
         },
         40..=59 => Payload::PageView {
             url: Some("/c/shoes".into()),

@@ -264,6 +264,25 @@ fn every_truncation_recovers_a_prefix() {
 }
 
 #[test]
+fn one_engine_at_a_time_may_open_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = open(dir.path(), Durability::Sync, Some(RULES));
+    engine.ingest(purchase(1)).unwrap();
+    match common::builder().open(dir.path()) {
+        Err(OpenError::Store(StoreError::Locked { path })) => {
+            assert_eq!(path, dir.path().join("LOCK"));
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a second engine opened the directory"),
+    }
+    // The refused open changed nothing; once the first engine is gone, the directory opens.
+    drop(engine);
+    let (engine, rec) = open(dir.path(), Durability::Sync, None);
+    assert_eq!(rec.events, 1);
+    assert_eq!(engine.segment_size("buyers"), Some(1));
+}
+
+#[test]
 fn a_newer_format_and_a_foreign_file_are_refused() {
     let (dir, seg) = written(1);
     let mut bytes = fs::read(&seg).unwrap();
@@ -340,9 +359,14 @@ fn concurrent_sync_ingests_are_all_durable() {
     });
     engine.flush();
     assert_eq!(engine.segment_size("buyers"), Some(200));
-    // Kill-like: leak the engine so that nothing is written at drop.
+    // Kill-like: the files as they are now, before any shutdown work, copied to a directory
+    // of their own (the engine still holds this one's lock).
+    let copy = tempfile::tempdir().unwrap();
+    for f in segments(dir.path()) {
+        fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+    }
     std::mem::forget(engine);
-    let (engine, rec) = open(dir.path(), Durability::Sync, None);
+    let (engine, rec) = open(copy.path(), Durability::Sync, None);
     assert_eq!(rec.events, 200);
     assert_eq!(engine.segment_size("buyers"), Some(200));
 }

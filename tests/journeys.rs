@@ -388,7 +388,7 @@ fn slow_subscriber_gets_every_signal() {
         let mut n = 0u64;
         for _ in rx {
             n += 1;
-            if n % 16 == 0 {
+            if n.is_multiple_of(16) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }

@@ -9,7 +9,9 @@ use super::{Engine, EngineBuilder, Ingested};
 use crate::codec::frame::{read_records, FrameError, LOG_MAGIC};
 use crate::codec::wire::{decode_log, Entry, LogRecord};
 use crate::codec::FORMAT_VERSION;
-use crate::persist::{remove_all, sync_dir, DirFiles, Log, Recovery, StoreError, TornTail};
+use crate::persist::{
+    lock_dir, remove_all, sync_dir, DirFiles, Log, Recovery, StoreError, TornTail,
+};
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
@@ -98,6 +100,7 @@ impl EngineBuilder {
         let given = cfg.plan.take();
         let mode = cfg.durability;
         fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, &e))?;
+        let lock = lock_dir(dir)?;
         let files = DirFiles::scan(dir)?;
         remove_all(dir, &files.unfinished)?;
         let mut engine = Engine::from_config(cfg);
@@ -175,7 +178,13 @@ impl EngineBuilder {
         } else {
             Vec::new()
         };
-        engine.log = Some(Log::create(dir, files.next_segment(), mode, &entries)?);
+        engine.log = Some(Log::create(
+            dir,
+            lock,
+            files.next_segment(),
+            mode,
+            &entries,
+        )?);
         // What a snapshot replaced but a crash left behind.
         let stale: Vec<_> = files
             .segments

@@ -63,6 +63,24 @@ impl DirFiles {
     }
 }
 
+/// Takes the directory's lock (`LOCK`, an advisory lock on the file, released by the
+/// kernel when the process ends): one engine at a time may use a data directory. The lock
+/// lasts as long as the returned file is open.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io("open", &path, &e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io("lock", &path, &e)),
+    }
+}
+
 /// Fsyncs a directory, so that a file created, renamed or removed in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)

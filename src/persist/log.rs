@@ -54,6 +54,8 @@ pub(crate) struct Log {
     shared: Arc<Shared>,
     ticker: Option<(Sender<()>, JoinHandle<()>)>,
     dir: PathBuf,
+    /// The directory's lock, held while the log is open.
+    _lock: File,
 }
 
 /// Creates segment file `path` (which must not exist) holding `bytes`, synced with its
@@ -176,9 +178,11 @@ impl Shared {
 
 impl Log {
     /// Creates segment `number` of `dir` (which must not exist), writes its header and
-    /// `first` records, syncs file and directory, and starts the log in `mode`.
+    /// `first` records, syncs file and directory, and starts the log in `mode`, holding the
+    /// directory's `lock` until it is dropped.
     pub(crate) fn create(
         dir: &Path,
+        lock: File,
         number: u64,
         mode: Durability,
         first: &[Entry<'_>],
@@ -232,6 +236,7 @@ impl Log {
             shared,
             ticker,
             dir: dir.to_owned(),
+            _lock: lock,
         })
     }
 

@@ -13,6 +13,11 @@
 //! open starts a new segment, so a segment is only ever appended to by one process run, and a
 //! torn tail can only be at the end of the newest.
 //!
+//! `LOCK`: held (an advisory file lock) by the engine that has the directory open; a second
+//! [`EngineBuilder::open`](crate::EngineBuilder::open) on it, in this process or another, is
+//! refused with [`StoreError::Locked`]. The kernel releases it when the process ends, however
+//! it ends.
+//!
 //! `snap-NNNNNNNN.snap`: a snapshot of the whole engine, the state after every record of the
 //! segments before `wal-NNNNNNNN.log`. [`Engine::snapshot`](crate::Engine::snapshot) writes
 //! one (atomically: a `.tmp` file, synced, renamed, the directory synced) while ingest goes on,
@@ -72,7 +77,7 @@
 mod dir;
 mod log;
 
-pub(crate) use dir::{remove_all, snapshot_path, sync_dir, write_atomically, DirFiles};
+pub(crate) use dir::{lock_dir, remove_all, snapshot_path, sync_dir, write_atomically, DirFiles};
 pub(crate) use log::{Log, Lsn};
 
 use std::fmt;
@@ -205,6 +210,11 @@ pub enum StoreError {
     },
     /// The engine was built without a data directory: there is nowhere to write.
     NoDirectory,
+    /// Another engine (in this process or another) has the directory open.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 impl StoreError {
@@ -248,6 +258,11 @@ impl fmt::Display for StoreError {
             StoreError::Stopped { cause } => {
                 write!(f, "the data directory stopped taking writes after: {cause}")
             }
+            StoreError::Locked { path } => write!(
+                f,
+                "{}: the data directory is in use by another engine",
+                path.display()
+            ),
             StoreError::NoDirectory => write!(
                 f,
                 "the engine has no data directory (open it with EngineBuilder::open)"
