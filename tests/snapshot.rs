@@ -118,6 +118,89 @@ fn snapshots_taken_while_threads_ingest_recover_the_same_state() {
     assert_eq!(engine.stats().accepted, 3 * 60 * 20);
 }
 
+/// The signals received so far, as JSON lines.
+fn signals(rx: &crossbeam::channel::Receiver<tropa::Signal>) -> Vec<String> {
+    rx.try_iter().map(|s| s.to_json()).collect()
+}
+
+#[test]
+fn snapshots_change_no_signal() {
+    // The same stream into an engine without a directory and into one that snapshots every
+    // few operations: a snapshot fires no timer and applies nothing early, so the signals
+    // are the same, in the same order.
+    let plain = common::builder()
+        .rules(tropa::rules::compile(RULES).unwrap())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (logged, _) = open(dir.path());
+    let (a, b) = (plain.subscribe(1 << 16), logged.subscribe(1 << 16));
+    let mut k = 0;
+    for i in 0..24 {
+        for p in 0..6 {
+            let e = step(p, i);
+            plain.ingest(e.clone()).unwrap();
+            logged.ingest(e).unwrap();
+            k += 1;
+            if k % 7 == 0 {
+                logged.snapshot().unwrap();
+            }
+        }
+        if i % 5 == 4 {
+            // Far enough for `since(purchase) > 30m` to flip by time alone (timers fire
+            // between snapshots); the next events arrive late, within the hour allowed.
+            let t = T0 + i64::from(i) * 60_000 + 45 * 60_000;
+            plain.advance_to(t);
+            logged.advance_to(t);
+            logged.snapshot().unwrap();
+        }
+    }
+    plain.flush();
+    logged.flush();
+    let want = signals(&a);
+    assert!(want.len() > 20, "the stream moves segments: {}", want.len());
+    assert_eq!(signals(&b), want);
+}
+
+#[test]
+fn a_snapshot_fires_no_timer_that_is_due_only_now() {
+    // A's cart leaves its window at T0 + 1h; B's event makes that instant the engine time;
+    // then A adds to the cart at exactly that instant. Without a snapshot in between, the
+    // expiry and the new cart line are one evaluation (A stays in `carts`, no signal); a
+    // snapshot must not fire the expiry on its own.
+    let rules = || tropa::rules::compile("segment carts = count(cart_add, 1h) >= 1").unwrap();
+    let plain = common::builder().rules(rules()).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (logged, _) = common::builder()
+        .rules(rules())
+        .durability(Durability::None)
+        .open(dir.path())
+        .unwrap();
+    let (a, b) = (plain.subscribe(64), logged.subscribe(64));
+    let cart = |who: &str, ts: i64| {
+        event(&format!(
+            r#"{{"ts":{ts},"ids":{{"cookie":"{who}"}},"type":"cart_add","product":"p","price":5}}"#
+        ))
+    };
+    let hour = 3_600_000;
+    for (e, snap) in [
+        (cart("a", T0), false),
+        (cart("b", T0 + hour), true),
+        (cart("a", T0 + hour), false),
+    ] {
+        plain.ingest(e.clone()).unwrap();
+        logged.ingest(e).unwrap();
+        if snap {
+            logged.snapshot().unwrap();
+        }
+    }
+    plain.flush();
+    logged.flush();
+    let want = signals(&a);
+    assert_eq!(want.len(), 2, "a and b enter once each: {want:?}");
+    assert_eq!(signals(&b), want);
+}
+
 #[test]
 fn a_snapshot_replaces_the_log_and_recovery_starts_from_it() {
     let (dir, snap) = snapshotted(5);

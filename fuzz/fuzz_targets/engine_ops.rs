@@ -5,13 +5,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tropa::{Engine, Event, IdLimits, IdType, Money, Payload};
+use settings::HOUR;
+use tropa::{Engine, Event, IdType, Money, Payload};
 
 #[allow(unreachable_pub)]
 #[path = "../../tests/common/model.rs"]
 mod model;
 
-const HOUR: i64 = 3_600_000;
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../tests/common/settings.rs"]
+mod settings;
+
 const MIN: i64 = 60_000;
 
 const RULES: [&str; 3] = [
@@ -29,30 +33,14 @@ score product_view where price >= 50 => 2 cap 6 per 1h
 ];
 
 fn engine(rules: &str) -> Engine {
-    Engine::builder()
-        .shards(3)
-        .queue_capacity(2)
-        .lateness_ms(HOUR)
-        .dedup_window_ms(2 * HOUR)
-        .timeline_len(4)
-        .dormancy_ms(30 * HOUR)
-        .post_purchase_ms(8 * HOUR)
-        .id_limits(IdLimits::default())
+    settings::builder()
         .rules(tropa::rules::compile(rules).unwrap())
         .build()
         .unwrap()
 }
 
 fn model(rules: &str) -> model::Model {
-    let cfg = model::ModelConfig {
-        lateness: HOUR,
-        dedup_window: 2 * HOUR,
-        limits: vec![(IdType::Customer, 1), (IdType::Loyalty, 1)],
-        timeline_len: 4,
-        dormancy: 30 * HOUR,
-        post_purchase: 8 * HOUR,
-    };
-    model::Model::with_rules(cfg, tropa::rules::compile(rules).unwrap())
+    model::Model::with_rules(settings::model_config(), tropa::rules::compile(rules).unwrap())
 }
 
 fn event(clock: i64, a: u8, b: u8, c: u8) -> Event {

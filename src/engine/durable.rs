@@ -10,10 +10,10 @@ use crate::codec::frame::{read_records, FrameError, LOG_MAGIC};
 use crate::codec::wire::{decode_log, Entry, LogRecord};
 use crate::codec::FORMAT_VERSION;
 use crate::persist::{
-    lock_dir, remove_all, sync_dir, DirFiles, Log, Recovery, StoreError, TornTail,
+    cut_file, lock_dir, remove_all, DirFiles, Log, Recovery, StoreError, TornTail,
 };
 use std::fmt;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::Path;
 
 /// Why [`EngineBuilder::open`] failed.
@@ -102,7 +102,6 @@ impl EngineBuilder {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, &e))?;
         let lock = lock_dir(dir)?;
         let files = DirFiles::scan(dir)?;
-        remove_all(dir, &files.unfinished)?;
         let mut engine = Engine::from_config(cfg);
         let mut recovery = Recovery::default();
         let mut recorded: Option<Box<str>> = None;
@@ -156,7 +155,7 @@ impl EngineBuilder {
                     })?;
             }
             if let Some(bytes) = read.torn {
-                cut_tail(path, read.valid_end)?;
+                cut_file(path, read.valid_end)?;
                 recovery.torn = Some(TornTail {
                     file: path.clone(),
                     offset: read.valid_end,
@@ -164,7 +163,9 @@ impl EngineBuilder {
                 });
             }
         }
-        engine.flush();
+        // Replay applied everything on this thread; `drain` (not `flush`) fires no timer
+        // that the run being recovered had not been asked to fire yet.
+        engine.drain();
         let mut first = String::new();
         if let Some(plan) = given {
             if recorded.as_deref() != Some(plan.text()) {
@@ -186,34 +187,8 @@ impl EngineBuilder {
             &entries,
         )?);
         // What a snapshot replaced but a crash left behind.
-        let stale: Vec<_> = files
-            .segments
-            .iter()
-            .chain(files.snapshots.iter())
-            .filter(|(n, _)| *n < from)
-            .map(|(_, p)| p.clone())
-            .collect();
-        remove_all(dir, &stale)?;
+        remove_all(dir, &files.replaced_by(from))?;
         Ok((engine, recovery))
-    }
-}
-
-/// Cuts a torn tail off `path` at `len` (removing a file whose header was cut short).
-fn cut_tail(path: &Path, len: u64) -> Result<(), StoreError> {
-    if len == 0 {
-        fs::remove_file(path).map_err(|e| StoreError::io("remove", path, &e))?;
-    } else {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io("open", path, &e))?;
-        file.set_len(len)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::io("truncate", path, &e))?;
-    }
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
     }
 }
 

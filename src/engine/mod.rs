@@ -343,12 +343,15 @@ impl Engine {
             conflicts: c(Counter::Conflicts),
             erased: c(Counter::Erased),
             queued: c(Counter::Queued),
-            timers_fired: self
-                .shards
-                .iter()
-                .map(|s| s.state.lock().timers_fired)
-                .sum(),
+            timers_fired: self.timers_fired(),
         }
+    }
+
+    fn timers_fired(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.state.lock().timers_fired)
+            .sum()
     }
 
     /// The contact that owns an identifier.

@@ -262,7 +262,8 @@ impl ShardState {
     }
 
     /// Rebuilds what is derived from the contacts — the live set, the bitmaps of segments and
-    /// tags, manual tags and the timer heap — after a restore (shard `index` of `shards`).
+    /// tags, manual tags and the timer heap — after a restore or a switch of rules (shard
+    /// `index` of `shards`).
     pub(crate) fn rebuild(&mut self, index: usize, shards: usize, timers_fired: u64) {
         let predicates = self.eval.as_ref().map_or(0, |e| e.plan.predicates.len());
         let mut bitmaps = vec![RoaringBitmap::new(); predicates];
@@ -356,8 +357,6 @@ impl ShardState {
     ) -> usize {
         let old = self.eval.take();
         let mut converted = 0;
-        let mut bitmaps: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); new.plan.predicates.len()];
-        let mut timers = Vec::new();
         let mut changes = Vec::new();
         let mut exits = Vec::new();
         let mut touched = Vec::new();
@@ -387,19 +386,13 @@ impl ShardState {
                 None,
                 &mut changes,
             );
-            for p in contact.eval.held.ones() {
-                bitmaps[p].insert(id.0);
-            }
-            if let Some(t) = contact.eval.timer {
-                timers.push(Reverse((t, id.0)));
-            }
             if changes.len() > from {
                 touched.push((id, from..changes.len()));
             }
         }
-        self.bitmaps = bitmaps;
-        self.timers = BinaryHeap::from(timers);
         self.eval = Some(new);
+        // Bitmaps and timers follow from the converted contacts, as after a restore.
+        self.rebuild(index, cx.shards, self.timers_fired);
         let at = now.unwrap_or(Ts::MIN);
         if cx.sink.wanted() {
             for (id, segment) in exits {

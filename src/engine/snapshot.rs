@@ -194,16 +194,9 @@ impl Engine {
         let paused = start.elapsed();
         let dir = log.dir();
         let file = snapshot_path(dir, cut);
-        write_atomically(&file, &pieces)?;
-        let found = DirFiles::scan(dir)?;
-        let stale: Vec<_> = found
-            .segments
-            .iter()
-            .chain(&found.snapshots)
-            .filter(|(n, _)| *n < cut)
-            .map(|(_, p)| p.clone())
-            .chain(found.unfinished)
-            .collect();
+        let slices: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+        write_atomically(&file, &slices)?;
+        let stale = DirFiles::scan(dir)?.replaced_by(cut);
         remove_all(dir, &stale)?;
         Ok(SnapshotInfo {
             file,
@@ -232,7 +225,8 @@ impl Engine {
                 .collect();
             (head, shards)
         });
-        let (mut pieces, mut end) = head?;
+        let (head, mut end) = head?;
+        let mut pieces = vec![head];
         for part in shards {
             let (bytes, contacts) = part?;
             end.contacts += contacts;
@@ -274,7 +268,7 @@ impl Engine {
 
     /// The file header and every record but the contacts and the end: the snapshot header,
     /// interned names, identity and de-duplication memory; with their counts so far.
-    fn encode_head(&self, cut: u64) -> Result<(Vec<Vec<u8>>, End), StoreError> {
+    fn encode_head(&self, cut: u64) -> Result<(Vec<u8>, End), StoreError> {
         let rules = self.rules.read();
         let mut out = file_header(SNAP_MAGIC).to_vec();
         let mut end = End::default();
@@ -284,11 +278,7 @@ impl Engine {
             seq: self.seq.load(Ordering::Acquire),
             next_contact: self.identity.allocated(),
             counters: self.counters.values(),
-            timers_fired: self
-                .shards
-                .iter()
-                .map(|s| s.state.lock().timers_fired)
-                .sum(),
+            timers_fired: self.timers_fired(),
             rules: rules.as_ref().map(|e| e.plan.text().to_owned()),
             settings: Settings::of(&self.cfg),
         };
@@ -312,7 +302,7 @@ impl Engine {
             put(&mut out, DEDUP, &chunk)?;
             end.dedup += chunk.len() as u64;
         }
-        Ok((vec![out], end))
+        Ok((out, end))
     }
 
     /// Loads snapshot `bytes` (read from `path`) into this engine, which is new and empty.

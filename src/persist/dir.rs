@@ -55,6 +55,18 @@ impl DirFiles {
         Ok(found)
     }
 
+    /// The segments and snapshots that a snapshot of the cut before segment `cut` replaces,
+    /// and unfinished snapshots: what may be removed once that snapshot is durable.
+    pub(crate) fn replaced_by(&self, cut: u64) -> Vec<PathBuf> {
+        self.segments
+            .iter()
+            .chain(&self.snapshots)
+            .filter(|(n, _)| *n < cut)
+            .map(|(_, p)| p.clone())
+            .chain(self.unfinished.iter().cloned())
+            .collect()
+    }
+
     /// The number for a new log segment: after every segment and snapshot.
     pub(crate) fn next_segment(&self) -> u64 {
         let seg = self.segments.last().map_or(0, |(n, _)| *n);
@@ -82,31 +94,69 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, StoreError> {
 }
 
 /// Fsyncs a directory, so that a file created, renamed or removed in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io("sync directory", dir, &e))
 }
 
-/// Writes `pieces`, one after the other, as `path`, all or nothing: into `path.tmp` first,
-/// synced, renamed over `path`, then the directory synced. A crash leaves either no `path`
-/// or the whole of it (and perhaps a `.tmp` file, which readers ignore).
-pub(crate) fn write_atomically(path: &Path, pieces: &[Vec<u8>]) -> Result<(), StoreError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, &e))?;
+/// Creates file `path` holding `pieces` one after the other, synced, with its directory
+/// entry synced too; returns it open for appending. `exclusive`: the file must not exist
+/// (otherwise it is replaced).
+pub(crate) fn create_synced(
+    path: &Path,
+    pieces: &[&[u8]],
+    exclusive: bool,
+) -> Result<File, StoreError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(!exclusive)
+        .truncate(!exclusive)
+        .create_new(exclusive)
+        .open(path)
+        .map_err(|e| StoreError::io("create", path, &e))?;
     pieces
         .iter()
         .try_for_each(|p| file.write_all(p))
         .and_then(|()| file.sync_all())
-        .map_err(|e| StoreError::io("write", &tmp, &e))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", &tmp, &e))?;
+        .map_err(|e| StoreError::io("write", path, &e))?;
+    sync_parent(path)?;
+    Ok(file)
+}
+
+fn sync_parent(path: &Path) -> Result<(), StoreError> {
     match path.parent() {
         Some(dir) => sync_dir(dir),
         None => Ok(()),
     }
+}
+
+/// Writes `pieces`, one after the other, as `path`, all or nothing: into `path.tmp` first,
+/// synced, renamed over `path`, then the directory synced. A crash leaves either no `path`
+/// or the whole of it (and perhaps a `.tmp` file, which readers ignore).
+pub(crate) fn write_atomically(path: &Path, pieces: &[&[u8]]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    drop(create_synced(&tmp, pieces, false)?);
+    fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", &tmp, &e))?;
+    sync_parent(path)
+}
+
+/// Cuts `path` to `len` bytes (removing it when `len` is 0), synced with its directory.
+pub(crate) fn cut_file(path: &Path, len: u64) -> Result<(), StoreError> {
+    if len == 0 {
+        fs::remove_file(path).map_err(|e| StoreError::io("remove", path, &e))?;
+    } else {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io("open", path, &e))?;
+        file.set_len(len)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StoreError::io("truncate", path, &e))?;
+    }
+    sync_parent(path)
 }
 
 /// Removes files that a newer snapshot replaced, then syncs the directory.

@@ -1,12 +1,12 @@
 //! The write-ahead log: appending in order, group commit, and the segment files.
 
-use super::dir::{segment_path, sync_dir};
+use super::dir::{create_synced, segment_path};
 use super::{Durability, StoreError};
 use crate::codec::frame::{file_header, put_record_with, LOG_MAGIC, MAX_RECORD};
 use crate::codec::wire::{encode_log, Entry};
 use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, MutexGuard};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -61,18 +61,7 @@ pub(crate) struct Log {
 /// Creates segment file `path` (which must not exist) holding `bytes`, synced with its
 /// directory entry.
 fn new_segment(path: &Path, bytes: &[u8]) -> Result<File, StoreError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| StoreError::io("create", path, &e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| StoreError::io("write", path, &e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(file)
+    create_synced(path, &[bytes], true)
 }
 
 /// The order lock, held: append records while deciding what they are.

@@ -77,7 +77,7 @@
 mod dir;
 mod log;
 
-pub(crate) use dir::{lock_dir, remove_all, snapshot_path, sync_dir, write_atomically, DirFiles};
+pub(crate) use dir::{cut_file, lock_dir, remove_all, snapshot_path, write_atomically, DirFiles};
 pub(crate) use log::{Log, Lsn};
 
 use std::fmt;
