@@ -271,12 +271,19 @@ fn a_damaged_snapshot_is_an_error_naming_it() {
 #[test]
 fn changed_settings_are_reported() {
     let (dir, _) = snapshotted(2);
-    let (_, rec) = common::builder()
+    let (engine, rec) = common::builder()
         .lateness_ms(1000)
         .timeline_len(2)
         .open(dir.path())
         .unwrap();
     assert_eq!(rec.settings_changed, ["lateness", "timeline_len"]);
+    // The snapshot's timelines held 4 events each (the tests' length): cut to the new 2.
+    let profiles = engine.profiles();
+    assert_eq!(profiles.len(), 2);
+    assert!(
+        profiles.iter().all(|p| p.last_events.len() == 2),
+        "{profiles:?}"
+    );
 }
 
 #[test]

@@ -164,8 +164,7 @@ impl EngineBuilder {
 
     /// Checks the settings and makes the engine, in memory only.
     pub fn build(self) -> Result<crate::Engine, ConfigError> {
-        self.check()?;
-        Ok(crate::Engine::from_config(self.cfg))
+        Ok(crate::Engine::from_config(self.into_config()?))
     }
 
     pub(crate) fn into_config(self) -> Result<Config, ConfigError> {

@@ -1,17 +1,16 @@
 //! Entry points for the fuzz targets (`fuzz/`): the readers of a data directory's files,
 //! without a file system. Not part of the supported API.
 
-use super::{Config, Engine};
+use super::Engine;
 use crate::codec::frame::{file_header, put_record_with, read_records, LOG_MAGIC, SNAP_MAGIC};
 use crate::codec::wire::decode_log;
 use std::path::Path;
 
 fn engine() -> Engine {
-    let cfg: Config = Engine::builder()
+    Engine::builder()
         .shards(2)
-        .into_config()
-        .expect("the default settings are valid");
-    Engine::from_config(cfg)
+        .build()
+        .expect("the default settings are valid")
 }
 
 /// Reads `bytes` as the newest log segment of a directory and replays it into a new engine,
