@@ -122,7 +122,7 @@ fn run(first: &str, acts: &[Act]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::settings::cases(60), ..ProptestConfig::default() })]
 
     /// Reopening replays the log to the same state as if the engine had never stopped.
     #[test]
@@ -372,7 +372,7 @@ fn concurrent_sync_ingests_are_all_durable() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::settings::cases(200), ..ProptestConfig::default() })]
 
     /// Damaged bytes anywhere give an error or a prefix of the events, never a panic.
     #[test]

@@ -63,7 +63,7 @@ fn run(stream: &[Step], check_every_step: bool) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::settings::cases(200), ..ProptestConfig::default() })]
 
     #[test]
     fn engine_equals_model_at_every_step(stream in steps(60)) {

@@ -140,7 +140,7 @@ fn next_rules(a: &str, b: &str, how: u8, pick: &[bool]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::settings::cases(150), ..ProptestConfig::default() })]
 
     #[test]
     fn engine_with_rules_equals_model(rules_text in rules(), stream in steps(50)) {

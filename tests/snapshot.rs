@@ -368,7 +368,7 @@ fn after_an_erasure_and_a_snapshot_no_byte_of_the_person_is_left() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::settings::cases(100), ..ProptestConfig::default() })]
 
     /// Damage anywhere in a snapshot gives an error or (where the damage happens to be
     /// harmless, like a byte of the reserved header) a clean open; never a panic.

@@ -386,7 +386,10 @@ impl Engine {
                         }
                         contact.state.check(symbols, capacity).map_err(fail)?;
                         match &eval {
-                            Some(ev) => ev.check_state(&contact.eval).map_err(fail)?,
+                            Some(ev) => {
+                                let clock = header.now.unwrap_or(Ts::MIN);
+                                ev.restore_state(&mut contact.eval, clock).map_err(fail)?
+                            }
                             None if contact.eval != EvalState::default() => {
                                 return Err(fail("rule state without rules"))
                             }

@@ -13,6 +13,7 @@
 //!   a timer may find nothing changed; it never misses a change.
 //! * **Tags** from rules are sticky: held from the first evaluation whose condition is true.
 
+mod instants;
 mod score;
 mod terms;
 pub(crate) mod value;
@@ -20,13 +21,10 @@ pub(crate) mod value;
 use crate::codec::Small;
 use crate::event::{Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
-use crate::rules::{
-    CmpOp, Const, Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermId, TermKind,
-};
+use crate::rules::{Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermKind};
 use crate::state::{ContactState, StageWindows};
 use score::RuleScore;
-use smallvec::SmallVec;
-use terms::{Slots, TermState};
+use terms::{Slots, TermState, NEVER};
 use value::{arith, compare, Val};
 
 /// What one evaluation changed.
@@ -77,6 +75,8 @@ pub(crate) struct Evaluator {
     slot_time: Vec<SlotTime>,
     /// `since` thresholds of the slots, flattened.
     thresholds: Vec<i64>,
+    /// Count boundaries of the slots, flattened.
+    bounds: Vec<u64>,
 }
 
 /// How time changes one slot's term.
@@ -84,8 +84,11 @@ pub(crate) struct Evaluator {
 enum Timed {
     /// It does not.
     No,
-    /// Its kept events leave a window of this length.
+    /// Its kept events leave a window of this length, and every change matters.
     Window(i64),
+    /// A count over a window of this length that predicates only compare with numbers:
+    /// only its crossings of the boundaries `bounds[from..to]` matter.
+    Counted(i64, u32, u32),
     /// `since` compared with the thresholds `thresholds[from..to]`.
     Since(u32, u32),
 }
@@ -154,7 +157,7 @@ impl Bits {
 }
 
 /// One contact's evaluation state.
-#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EvalState {
     /// States of the aggregate terms that hold something (profile-derived terms keep nothing
     /// here).
@@ -164,7 +167,38 @@ pub(crate) struct EvalState {
     pub(crate) held: Bits,
     /// The next instant a timer should bring this contact back.
     pub(crate) timer: Option<i64>,
+    /// The time of the last evaluation, after which the slots' next instants were computed.
+    /// Operations accepted on different threads can reach a contact out of order, so an
+    /// evaluation can be earlier than the one before; it then computes every instant again.
+    /// Not persisted (a load computes the instants again).
+    at: i64,
 }
+
+/// Stored without `at`, as before it existed: the bytes of a snapshot are unchanged.
+impl bincode::Encode for EvalState {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (&self.terms, &self.scores, &self.held, &self.timer).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for EvalState {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (terms, scores, held, timer) = bincode::Decode::decode(d)?;
+        Ok(EvalState {
+            terms,
+            scores,
+            held,
+            timer,
+            at: 0,
+        })
+    }
+}
+bincode::impl_borrow_decode!(EvalState);
 
 /// How one contact's evaluation state moves from old rules to new ones. A term keeps its
 /// state when the old rules had the same term with the same state need; a score rule when the
@@ -205,41 +239,13 @@ impl Carry {
     }
 }
 
-/// The offsets after a `since` term's latest event at which its comparisons with constant
-/// durations can flip: `since >= d` and `since < d` at `+d`, `since > d` and `since <= d` at
-/// `+d + 1 ms`, `==` and `!=` at both.
-fn collect_thresholds(e: &PExpr, out: &mut Vec<(TermId, i64)>) {
-    match e {
-        PExpr::Cmp(op, a, b) => {
-            let found = match (&**a, &**b) {
-                (PExpr::Term(t), PExpr::Const(Const::Dur(d))) => Some((*t, *op, *d)),
-                (PExpr::Const(Const::Dur(d)), PExpr::Term(t)) => Some((*t, op.flipped(), *d)),
-                _ => None,
-            };
-            if let Some((t, op, d)) = found {
-                match op {
-                    CmpOp::Ge | CmpOp::Lt => out.push((t, d)),
-                    CmpOp::Gt | CmpOp::Le => out.push((t, d.saturating_add(1))),
-                    CmpOp::Eq | CmpOp::Ne => out.extend([(t, d), (t, d.saturating_add(1))]),
-                }
-            }
-            collect_thresholds(a, out);
-            collect_thresholds(b, out);
-        }
-        PExpr::Arith(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
-            collect_thresholds(a, out);
-            collect_thresholds(b, out);
-        }
-        PExpr::Not(a) => collect_thresholds(a, out),
-        PExpr::Const(_) | PExpr::Term(_) => {}
-    }
-}
-
 impl Evaluator {
     pub(crate) fn new(plan: Plan, syms: &Interner, stage: StageWindows) -> Evaluator {
         let mut thresholds = Vec::new();
+        let mut count_uses = vec![instants::CountUse::default(); plan.terms.len()];
         for p in &plan.predicates {
-            collect_thresholds(&p.expr, &mut thresholds);
+            instants::since_thresholds(&p.expr, &mut thresholds);
+            instants::count_uses(&p.expr, &mut count_uses);
         }
         let n_kinds = Kind::ALL.len();
         let mut by_kind = vec![Vec::new(); n_kinds];
@@ -339,6 +345,7 @@ impl Evaluator {
             .filter(|t| info[*t].pred.is_none())
             .collect();
         let mut flat = Vec::new();
+        let mut bounds = Vec::new();
         let slot_time = (0..info.len())
             .filter(|t| info[*t].slot.is_some())
             .map(|t| {
@@ -349,6 +356,16 @@ impl Evaluator {
                         let mine = thresholds.iter().filter(|(id, _)| id.0 as usize == t);
                         flat.extend(mine.map(|(_, d)| *d));
                         Timed::Since(from, flat.len() as u32)
+                    }
+                    (TermKind::Count { .. } | TermKind::Purchases { .. }, Some(w)) => {
+                        match &count_uses[t] {
+                            instants::CountUse::Boundaries(b) => {
+                                let from = bounds.len() as u32;
+                                bounds.extend_from_slice(b);
+                                Timed::Counted(w, from, bounds.len() as u32)
+                            }
+                            _ => Timed::Window(w),
+                        }
                     }
                     (_, Some(w)) => Timed::Window(w),
                     _ => Timed::No,
@@ -365,6 +382,7 @@ impl Evaluator {
             preds_by_kind,
             slot_time,
             thresholds: flat,
+            bounds,
             profile_time_terms,
             info,
             by_kind,
@@ -376,24 +394,38 @@ impl Evaluator {
         }
     }
 
-    /// Checks an evaluation state read back from a snapshot against this plan: its
-    /// memberships name predicates of the plan, its term states slots of the plan in the
-    /// state each slot keeps, and it has one state per score rule.
-    pub(crate) fn check_state(&self, st: &EvalState) -> Result<(), &'static str> {
+    /// Checks an evaluation state read back from a snapshot against this plan (its
+    /// memberships name predicates of the plan, its term states slots of the plan, ascending,
+    /// in the state each slot keeps, and it has one state per score rule), then computes the
+    /// slots' next instants, which a snapshot does not hold. `clock` is the engine time of the
+    /// snapshot. The state was last evaluated at or before it, and no slot had an instant
+    /// before the contact's timer, so computing them after `timer - 1` (after `clock` without
+    /// a timer) gives the instants the live engine held.
+    pub(crate) fn restore_state(&self, st: &mut EvalState, clock: i64) -> Result<(), &'static str> {
         if st.held.ones().any(|p| p >= self.plan.predicates.len()) {
             return Err("a membership names a predicate the rules do not have");
         }
         if st.scores.len() != self.plan.scores.len() {
             return Err("score states do not match the score rules");
         }
+        let mut last = None;
         for (slot, state) in st.terms.iter() {
             let Some(t) = self.slot_time.get(slot) else {
                 return Err("a term state names a slot the rules do not have");
             };
+            if last.is_some_and(|l| l >= slot) {
+                return Err("term states out of slot order");
+            }
+            last = Some(slot);
             let need = self.plan.terms[t.term as usize].need;
             if std::mem::discriminant(state) != std::mem::discriminant(&TermState::new(need)) {
                 return Err("a term state is not of the kind its term keeps");
             }
+        }
+        let tau = st.timer.map_or(clock, |t| t.saturating_sub(1));
+        st.at = tau;
+        for e in st.terms.iter_mut() {
+            e.next = self.slot_next(e.id as usize, &e.state, tau);
         }
         Ok(())
     }
@@ -404,6 +436,7 @@ impl Evaluator {
             scores: vec![RuleScore::default(); self.plan.scores.len()],
             held: Bits::default(),
             timer: None,
+            at: i64::MIN,
         }
     }
 
@@ -459,9 +492,9 @@ impl Evaluator {
             };
             let horizon = info.window.map(|w| tau - w);
             if horizon.is_none_or(|h| ev.ts > h) {
-                st.terms
-                    .entry(slot, self.plan.terms[t].need)
-                    .add(ev.ts, value, info.k, horizon);
+                let e = st.terms.entry(slot, self.plan.terms[t].need);
+                e.state.add(ev.ts, value, info.k, horizon);
+                e.next = self.slot_next(slot, &e.state, tau);
             }
         }
         for &r in &self.scores_by_kind[kind] {
@@ -594,15 +627,17 @@ impl Evaluator {
         gained
     }
 
+    /// Drops what has left the windows (for an explanation; an evaluation does it in its
+    /// pass over the slots).
     fn prune(&self, st: &mut EvalState, tau: i64) {
-        st.terms.prune(|slot| match self.slot_time[slot].timed {
-            Timed::Window(w) => Some(tau - w),
-            _ => None,
-        });
-        if !st.scores.is_empty() {
-            for s in &mut st.scores {
-                s.prune(tau - self.gain_horizon);
+        for e in st.terms.iter_mut() {
+            if let Timed::Window(w) | Timed::Counted(w, ..) = self.slot_time[e.id as usize].timed {
+                e.state.prune(tau - w);
             }
+        }
+        st.terms.drop_empty();
+        for s in &mut st.scores {
+            s.prune(tau - self.gain_horizon);
         }
     }
 
@@ -697,9 +732,8 @@ impl Evaluator {
         }
     }
 
-    /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and,
-    /// when the contact's timer is due, those reading a term whose time has come. Appends what
-    /// changed and sets the next timer.
+    /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and
+    /// those reading a term whose time has come. Appends what changed and sets the next timer.
     pub(crate) fn evaluate(
         &self,
         st: &mut EvalState,
@@ -712,25 +746,11 @@ impl Evaluator {
         let mut todo = Bits::default();
         match kind {
             None => (0..self.plan.predicates.len()).for_each(|i| todo.set(i, true)),
-            Some(k) => {
-                self.preds_by_kind[k as usize]
-                    .iter()
-                    .for_each(|i| todo.set(*i, true));
-                if let Some(t) = st.timer.filter(|t| *t <= tau) {
-                    self.time_terms(st, state, t - 1, |term, c| {
-                        if c <= tau {
-                            self.readers[term].iter().for_each(|i| todo.set(*i, true));
-                        }
-                    });
-                }
-            }
+            Some(k) => self.preds_by_kind[k as usize]
+                .iter()
+                .for_each(|i| todo.set(*i, true)),
         }
-        self.check(st, state, identified, tau, out, todo);
-        st.timer = if self.any_time {
-            self.next_time(st, state, tau)
-        } else {
-            None
-        };
+        self.run(st, state, identified, tau, todo, kind.is_none(), out);
     }
 
     /// Evaluates, at a timer's instant, the predicates reading a term whose time has come.
@@ -742,32 +762,82 @@ impl Evaluator {
         tau: i64,
         out: &mut Vec<Change>,
     ) {
-        // One pass finds the terms due now and the earliest instant of the others, which a
-        // tick leaves as they were; only the due terms' next instants are computed again.
-        let mut due = Bits::default();
-        let mut due_terms: SmallVec<[usize; 8]> = SmallVec::new();
-        let mut todo = Bits::default();
-        let mut rest: Option<i64> = None;
-        self.time_terms(st, state, tau - 1, |t, c| {
-            if c <= tau {
-                if !due.get(t) {
-                    due.set(t, true);
-                    due_terms.push(t);
-                    self.readers[t].iter().for_each(|i| todo.set(*i, true));
-                }
-            } else if rest.is_none_or(|r| c < r) {
-                rest = Some(c);
+        self.run(st, state, identified, tau, Bits::default(), false, out);
+    }
+
+    /// One evaluation at `tau`. A single pass over the contact's slots drops what has left
+    /// the windows, finds the slots whose next instant has come (their readers join `todo`)
+    /// and computes those instants again (all of them when `refresh`: after a merge, a
+    /// switch of rules or a load); the predicates in `todo` are then re-checked, and the
+    /// timer set to the earliest next instant.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        st: &mut EvalState,
+        state: &ContactState,
+        identified: bool,
+        tau: i64,
+        mut todo: Bits,
+        refresh: bool,
+        out: &mut Vec<Change>,
+    ) {
+        // An evaluation earlier than the last one may find instants between the two.
+        let refresh = refresh || tau < st.at;
+        st.at = tau;
+        let mut earliest = NEVER;
+        let mut emptied = false;
+        for e in st.terms.iter_mut() {
+            let slot = e.id as usize;
+            let timed = self.slot_time[slot].timed;
+            if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
+                e.state.prune(tau - w);
+                emptied |= e.state.is_empty();
             }
-        });
-        self.check(st, state, identified, tau, out, todo);
-        for t in due_terms {
-            self.candidates(t, st, state, tau, &mut |c| {
-                if rest.is_none_or(|r| c < r) {
-                    rest = Some(c);
-                }
-            });
+            if e.next <= tau {
+                let t = self.slot_time[slot].term as usize;
+                self.readers[t].iter().for_each(|i| todo.set(*i, true));
+            }
+            if refresh || e.next <= tau {
+                e.next = self.slot_next(slot, &e.state, tau);
+            }
+            earliest = earliest.min(e.next);
         }
-        st.timer = rest;
+        if emptied {
+            st.terms.drop_empty();
+        }
+        // Terms read off the profile or the score rules have no cached instant: those due
+        // since the timer (candidates after `timer - 1`, up to `tau`) are found again, before
+        // the score rules drop what has left their horizon.
+        if let Some(t) = st.timer.filter(|t| *t <= tau) {
+            for &term in &self.profile_time_terms {
+                self.candidates(term, st, state, t - 1, &mut |c| {
+                    if c <= tau {
+                        self.readers[term].iter().for_each(|i| todo.set(*i, true));
+                    }
+                });
+            }
+        }
+        if !st.scores.is_empty() {
+            for s in &mut st.scores {
+                s.prune(tau - self.gain_horizon);
+            }
+        }
+        self.check(st, state, identified, tau, out, todo);
+        st.timer = if self.any_time {
+            for &term in &self.profile_time_terms {
+                self.candidates(term, st, state, tau, &mut |c| earliest = earliest.min(c));
+            }
+            (earliest != NEVER).then_some(earliest)
+        } else {
+            None
+        };
+    }
+
+    /// The earliest candidate instant after `tau` of the term in `slot` ([`NEVER`] if none).
+    fn slot_next(&self, slot: usize, ts: &TermState, tau: i64) -> i64 {
+        let mut next = NEVER;
+        self.slot_candidates(slot, ts, tau, &mut |c| next = next.min(c));
+        next
     }
 
     /// Re-checks the predicates in `todo`, and those reading a segment or tag re-checked
@@ -781,7 +851,6 @@ impl Evaluator {
         out: &mut Vec<Change>,
         mut todo: Bits,
     ) {
-        self.prune(st, tau);
         let cx = Cx {
             state,
             identified,
@@ -807,36 +876,6 @@ impl Evaluator {
         }
     }
 
-    /// The earliest instant after `tau` at which a time-sensitive term could change.
-    fn next_time(&self, st: &EvalState, state: &ContactState, tau: i64) -> Option<i64> {
-        let mut best: Option<i64> = None;
-        self.time_terms(st, state, tau, |_, c| {
-            if best.is_none_or(|b| c < b) {
-                best = Some(c);
-            }
-        });
-        best
-    }
-
-    /// Calls `f(term, instant)` with every candidate instant after `tau` of every
-    /// time-sensitive term: those with a state (read through the compact [`SlotTime`] table),
-    /// and those read off the profile or the score rules.
-    fn time_terms(
-        &self,
-        st: &EvalState,
-        state: &ContactState,
-        tau: i64,
-        mut f: impl FnMut(usize, i64),
-    ) {
-        for (slot, ts) in st.terms.iter() {
-            let t = self.slot_time[slot].term as usize;
-            self.slot_candidates(slot, ts, tau, &mut |c| f(t, c));
-        }
-        for &t in &self.profile_time_terms {
-            self.candidates(t, st, state, tau, &mut |c| f(t, c));
-        }
-    }
-
     /// The candidate instants after `tau` of the term in `slot`, whose state is `ts`.
     fn slot_candidates(&self, slot: usize, ts: &TermState, tau: i64, f: &mut impl FnMut(i64)) {
         match self.slot_time[slot].timed {
@@ -844,6 +883,11 @@ impl Evaluator {
             Timed::Window(w) => {
                 if let Some(x) = ts.first_after(tau - w) {
                     f(x + w);
+                }
+            }
+            Timed::Counted(w, from, to) => {
+                if let Some(c) = ts.crossing(tau - w, &self.bounds[from as usize..to as usize], w) {
+                    f(c);
                 }
             }
             Timed::Since(from, to) => {
@@ -1003,4 +1047,54 @@ struct Cx<'a> {
     state: &'a ContactState,
     identified: bool,
     tau: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::time::HOUR;
+
+    #[test]
+    fn an_evaluation_earlier_than_the_last_finds_the_instants_between_them_again() {
+        // Operations accepted on different threads can reach a contact out of order.
+        let plan = crate::rules::compile("segment s = since(page_view) >= 1h").unwrap();
+        let syms = Interner::default();
+        let ev = Evaluator::new(plan, &syms, StageWindows::default());
+        let state = ContactState::default();
+        let mut st = ev.new_state();
+        let mut out = Vec::new();
+        let view = Event::new(
+            0,
+            Payload::PageView {
+                url: None,
+                category: None,
+            },
+        );
+        ev.on_event(&mut st, &view, 1, 0);
+        ev.evaluate(&mut st, &state, false, 0, Some(Kind::PageView), &mut out);
+        assert_eq!(st.timer, Some(HOUR));
+        // At 2 h the threshold has passed: nothing is left to wait for.
+        ev.evaluate(
+            &mut st,
+            &state,
+            false,
+            2 * HOUR,
+            Some(Kind::Purchase),
+            &mut out,
+        );
+        assert_eq!(
+            (st.timer, out.as_slice()),
+            (None, &[Change::Segment(0, true)][..])
+        );
+        // Then an operation accepted at 30 min: the threshold at 1 h is ahead again.
+        ev.evaluate(
+            &mut st,
+            &state,
+            false,
+            HOUR / 2,
+            Some(Kind::Purchase),
+            &mut out,
+        );
+        assert_eq!(st.timer, Some(HOUR));
+    }
 }

@@ -136,6 +136,29 @@ impl TermState {
         }
     }
 
+    /// The instant the count of kept times after `horizon` next falls below a boundary:
+    /// with `m` of them and `b` the largest of `bounds` (ascending) at most `m`, when the
+    /// `(m - b)`-th (from 0) leaves the window of length `window`; `None` when no boundary is
+    /// reached. A latest-k state keeps at least the largest boundary, so the latest `b` are
+    /// among what it keeps.
+    pub(crate) fn crossing(&self, horizon: i64, bounds: &[u64], window: i64) -> Option<i64> {
+        let nth = |m: usize, at: &dyn Fn(usize) -> i64| {
+            let b = *bounds.iter().rev().find(|b| **b <= m as u64)? as usize;
+            Some(at(m - b) + window)
+        };
+        match self {
+            TermState::LatestK(v) => {
+                let live = &v[v.partition_point(|x| *x <= horizon)..];
+                nth(live.len(), &|i| live[i])
+            }
+            TermState::Window(v) => {
+                let live = &v[v.partition_point(|x| x.0 <= horizon)..];
+                nth(live.len(), &|i| live[i].0)
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             TermState::LatestK(v) if v.spilled() => v.capacity() * 8,
@@ -145,7 +168,7 @@ impl TermState {
     }
 
     /// Whether the state says nothing a missing one would not: no events kept, zero.
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         match self {
             TermState::None
             | TermState::Counter(0)
@@ -158,78 +181,122 @@ impl TermState {
     }
 }
 
+/// No instant: a slot that time alone does not change.
+pub(crate) const NEVER: i64 = i64::MAX;
+
+/// One slot's state, and the next instant after its last computation at which time alone
+/// could change what the predicates reading it answer ([`NEVER`] when none). The instant is a
+/// cache: it is not persisted, and [`crate::eval::Evaluator`] computes it again on load.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SlotState {
+    pub(crate) id: u32,
+    pub(crate) next: i64,
+    pub(crate) state: TermState,
+}
+
+impl bincode::Encode for SlotState {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.id, &self.state).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for SlotState {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (id, state) = <(u32, TermState)>::decode(d)?;
+        Ok(SlotState {
+            id,
+            next: NEVER,
+            state,
+        })
+    }
+}
+bincode::impl_borrow_decode!(SlotState);
+
 /// One contact's aggregate term states, by slot, holding only those that say something: a
 /// contact touches few of a plan's terms, so a missing slot (count 0, sum 0, no latest time)
 /// costs nothing, and passes over a contact's terms visit only what it has.
 #[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) struct Slots(Vec<(u32, TermState)>);
+pub(crate) struct Slots(Vec<SlotState>);
 
 impl Slots {
     fn find(&self, slot: usize) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&(slot as u32), |e| e.0)
+        self.0.binary_search_by_key(&(slot as u32), |e| e.id)
     }
 
     pub(crate) fn get(&self, slot: usize) -> Option<&TermState> {
-        self.find(slot).ok().map(|i| &self.0[i].1)
+        self.find(slot).ok().map(|i| &self.0[i].state)
     }
 
     /// The state of `slot`, made empty for `need` when missing.
-    pub(crate) fn entry(&mut self, slot: usize, need: StateNeed) -> &mut TermState {
+    pub(crate) fn entry(&mut self, slot: usize, need: StateNeed) -> &mut SlotState {
         let i = match self.find(slot) {
             Ok(i) => i,
             Err(i) => {
-                self.0.insert(i, (slot as u32, TermState::new(need)));
+                let fresh = SlotState {
+                    id: slot as u32,
+                    next: NEVER,
+                    state: TermState::new(need),
+                };
+                self.0.insert(i, fresh);
                 i
             }
         };
-        &mut self.0[i].1
+        &mut self.0[i]
     }
 
-    /// Sets `slot`'s state (dropping an empty one).
+    /// Sets `slot`'s state (dropping an empty one); its next instant is to be computed again.
     pub(crate) fn set(&mut self, slot: usize, state: TermState) {
         match self.find(slot) {
             Ok(i) if state.is_empty() => {
                 self.0.remove(i);
             }
-            Ok(i) => self.0[i].1 = state,
+            Ok(i) => self.0[i].state = state,
             Err(_) if state.is_empty() => {}
-            Err(i) => self.0.insert(i, (slot as u32, state)),
+            Err(i) => self.0.insert(
+                i,
+                SlotState {
+                    id: slot as u32,
+                    next: NEVER,
+                    state,
+                },
+            ),
         }
     }
 
     /// The slots that hold something, ascending.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &TermState)> {
-        self.0.iter().map(|(s, t)| (*s as usize, t))
+        self.0.iter().map(|e| (e.id as usize, &e.state))
     }
 
-    /// Drops what has left each slot's window (`horizon(slot)`, `None` without one), and the
-    /// slots left empty.
-    pub(crate) fn prune(&mut self, horizon: impl Fn(usize) -> Option<i64>) {
-        let mut emptied = false;
-        for (s, t) in &mut self.0 {
-            if let Some(h) = horizon(*s as usize) {
-                t.prune(h);
-                emptied |= t.is_empty();
-            }
-        }
-        if emptied {
-            self.0.retain(|(_, t)| !t.is_empty());
-        }
+    /// The slots that hold something, ascending, to update in place.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut SlotState> {
+        self.0.iter_mut()
+    }
+
+    /// Drops the slots left empty.
+    pub(crate) fn drop_empty(&mut self) {
+        self.0.retain(|e| !e.state.is_empty());
     }
 
     /// Folds another contact's states in (`k(slot)`: how many times a latest-k state keeps).
+    /// The next instants of the result are to be computed again.
     pub(crate) fn absorb(&mut self, other: Slots, k: impl Fn(usize) -> usize) {
-        for (s, o) in other.0 {
-            match self.find(s as usize) {
-                Ok(i) => self.0[i].1.absorb(o, k(s as usize)),
-                Err(i) => self.0.insert(i, (s, o)),
+        for o in other.0 {
+            match self.find(o.id as usize) {
+                Ok(i) => self.0[i].state.absorb(o.state, k(o.id as usize)),
+                Err(i) => self.0.insert(i, o),
             }
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<(u32, TermState)>()
-            + self.0.iter().map(|(_, t)| t.heap_bytes()).sum::<usize>()
+        self.0.capacity() * std::mem::size_of::<SlotState>()
+            + self.0.iter().map(|e| e.state.heap_bytes()).sum::<usize>()
     }
 }
 
@@ -255,17 +322,41 @@ mod tests {
     }
 
     #[test]
+    fn the_crossing_is_when_the_count_falls_below_the_largest_boundary_reached() {
+        let mut w = TermState::new(StateNeed::Window);
+        let mut k = TermState::new(StateNeed::LatestK(5));
+        for ts in [10, 20, 30, 40, 50, 60, 70] {
+            w.add(ts, 1, 0, None);
+            k.add(ts, 1, 5, None);
+        }
+        // Seven in the window, boundary 5: the third (30) leaving leaves four.
+        assert_eq!(w.crossing(0, &[2, 5], 100), Some(130));
+        // The latest five: the first (30) leaving leaves four.
+        assert_eq!(k.crossing(0, &[2, 5], 100), Some(130));
+        // After 40 only three are left: boundary 2, crossed when 60 leaves.
+        assert_eq!(w.crossing(40, &[2, 5], 100), Some(160));
+        assert_eq!(w.crossing(60, &[2, 5], 100), None);
+        assert_eq!(
+            TermState::new(StateNeed::Window).crossing(0, &[1], 100),
+            None
+        );
+    }
+
+    #[test]
     fn slots_keep_only_what_says_something() {
         let mut s = Slots::default();
         assert!(s.get(3).is_none());
-        s.entry(3, StateNeed::Window).add(10, 5, 0, None);
-        s.entry(1, StateNeed::Counter).add(1, 1, 0, None);
+        s.entry(3, StateNeed::Window).state.add(10, 5, 0, None);
+        s.entry(1, StateNeed::Counter).state.add(1, 1, 0, None);
         assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 3]);
-        s.prune(|slot| (slot == 3).then_some(10));
+        s.iter_mut()
+            .filter(|e| e.id == 3)
+            .for_each(|e| e.state.prune(10));
+        s.drop_empty();
         assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1]);
         let mut o = Slots::default();
-        o.entry(1, StateNeed::Counter).add(2, 1, 0, None);
-        o.entry(2, StateNeed::Latest).add(7, 1, 0, None);
+        o.entry(1, StateNeed::Counter).state.add(2, 1, 0, None);
+        o.entry(2, StateNeed::Latest).state.add(7, 1, 0, None);
         s.absorb(o, |_| 0);
         assert_eq!(s.get(1), Some(&TermState::Counter(2)));
         assert_eq!(s.get(2).and_then(TermState::latest), Some(7));

@@ -40,10 +40,19 @@ fn op() -> impl Strategy<Value = &'static str> {
 /// One comparison or boolean term; `earlier` lists segments it may reference.
 fn atom(earlier: Vec<String>) -> BoxedStrategy<String> {
     let mut options: Vec<BoxedStrategy<String>> = vec![
-        (kind_and_cond(), prop::option::of(window()), op(), 0..4u8)
-            .prop_map(|(k, w, o, n)| match w {
-                Some(w) => format!("count({k}, {w}) {o} {n}"),
-                None => format!("count({k}) {o} {n}"),
+        // Thresholds 0, 0.5, 1 … 3.5: whole and fractional (where a count's boundaries
+        // differ by operator).
+        (kind_and_cond(), prop::option::of(window()), op(), 0..8u8)
+            .prop_map(|(k, w, o, n)| {
+                let n = if n % 2 == 0 {
+                    (n / 2).to_string()
+                } else {
+                    format!("{}.5", n / 2)
+                };
+                match w {
+                    Some(w) => format!("count({k}, {w}) {o} {n}"),
+                    None => format!("count({k}) {o} {n}"),
+                }
             })
             .boxed(),
         (prop::option::of(window()), 0..400u32)

@@ -31,3 +31,12 @@ pub fn model_config() -> ModelConfig {
         post_purchase: 8 * HOUR,
     }
 }
+
+/// Proptest cases: `default`, or `TROPA_PROPTEST_CASES` when set (for a longer run by hand,
+/// e.g. after a change to the evaluator).
+pub fn cases(default: u32) -> u32 {
+    std::env::var("TROPA_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
