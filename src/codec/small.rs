@@ -143,10 +143,14 @@ where
 #[derive(Clone, PartialEq, Eq, Default)]
 pub(crate) struct Bytes<A: Array<Item = u8>>(pub(crate) SmallVec<A>);
 
-#[cfg(test)]
 impl<A: Array<Item = u8>> Bytes<A> {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
         Bytes(SmallVec::new())
+    }
+
+    pub(crate) fn from_slice(bytes: &[u8]) -> Self {
+        Bytes(SmallVec::from_slice(bytes))
     }
 }
 

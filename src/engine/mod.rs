@@ -423,6 +423,7 @@ impl Engine {
     pub fn memory(&self) -> MemoryReport {
         let mut state_bytes = self.syms.heap_bytes();
         let (mut timers, mut timer_bytes, mut bitmap_bytes, mut memberships) = (0, 0, 0, 0);
+        let (mut timeline_bytes, mut rule_bytes) = (0, 0);
         for s in self.shards.iter() {
             let st = s.state.lock();
             timers += st.pending_timers();
@@ -432,12 +433,15 @@ impl Engine {
                 memberships += b.len();
             }
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
-            state_bytes += st
-                .contacts()
-                .map(|c| {
-                    std::mem::size_of_val(c) + c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval)
-                })
-                .sum::<usize>();
+            for c in st.contacts() {
+                let rules = std::mem::size_of_val(&c.eval) + Evaluator::heap_bytes(&c.eval);
+                let timeline =
+                    std::mem::size_of_val(&c.state.timeline) + c.state.timeline.heap_bytes();
+                timeline_bytes += timeline;
+                rule_bytes += rules;
+                state_bytes += std::mem::size_of_val(c) + c.state.heap_bytes() + rules
+                    - std::mem::size_of_val(&c.eval);
+            }
         }
         state_bytes += timer_bytes + bitmap_bytes;
         MemoryReport {
@@ -449,6 +453,8 @@ impl Engine {
             bitmap_bytes,
             memberships,
             timer_bytes,
+            timeline_bytes,
+            rule_bytes,
             identity_bytes: self.identity.heap_bytes(),
         }
     }

@@ -243,6 +243,10 @@ pub struct MemoryReport {
     pub memberships: u64,
     /// Of `state_bytes`: the timer heaps' allocated capacity.
     pub timer_bytes: usize,
+    /// Of `state_bytes`: the contacts' timelines (their recent events).
+    pub timeline_bytes: usize,
+    /// Of `state_bytes`: the contacts' rule state (term states, score rules, memberships).
+    pub rule_bytes: usize,
     /// Bytes of the identity index and records (approximate: map overhead estimated).
     pub identity_bytes: usize,
 }

@@ -8,7 +8,6 @@ use super::Stamp;
 use crate::codec::Packed;
 use crate::event::{Channel, Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
-use std::collections::VecDeque;
 
 /// One remembered event: its time, channel and brand, and its payload packed by
 /// [`crate::codec`] (every field a rule condition can read, so that a rule loaded later can be
@@ -41,17 +40,169 @@ impl Entry {
     }
 }
 
-/// The kept entries in a ring, oldest first: the usual event is the newest, which costs one
-/// pop at the front and one push at the back, without moving the others.
-#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
+/// The kept entries, oldest first, packed one after another into one byte buffer: a profile
+/// keeps ten events by default, and as structs they cost more than the rest of the profile.
+/// Each entry is written as
+///
+/// ```text
+/// varint zigzag(ts − previous ts)   (the first entry: zigzag(ts))
+/// varint seq
+/// u8 kind, u8 channel
+/// varint brand symbol
+/// varint payload length, payload bytes
+/// ```
+///
+/// so a page view costs about ten bytes instead of eighty. The usual event is the newest: it
+/// is appended, and the oldest, when the timeline is full, removed from the front (its
+/// successor's time is written again in full). A late event re-packs the buffer. The buffer
+/// is private to this module; what a snapshot stores is the list of entries, as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Timeline {
-    entries: VecDeque<Entry>,
+    buf: Vec<u8>,
+    len: u32,
+    /// The newest entry's time (0 when empty): an event later than it is appended without
+    /// reading the buffer.
+    last_ts: i64,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Reads packed entries; the bytes were written by this module.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    prev_ts: i64,
+}
+
+impl Reader<'_> {
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+
+    /// The next entry's stamp, skipping the rest of it.
+    fn stamp(&mut self) -> Stamp {
+        let ts = self.prev_ts.wrapping_add(unzigzag(self.varint()));
+        self.prev_ts = ts;
+        let seq = self.varint();
+        self.pos += 2;
+        self.varint();
+        let n = self.varint() as usize;
+        self.pos += n;
+        Stamp { ts, seq }
+    }
+
+    fn entry(&mut self) -> Entry {
+        let ts = self.prev_ts.wrapping_add(unzigzag(self.varint()));
+        self.prev_ts = ts;
+        let seq = self.varint();
+        let kind = Kind::ALL[usize::from(self.buf[self.pos])];
+        let channel = Channel::ALL[usize::from(self.buf[self.pos + 1])];
+        self.pos += 2;
+        let brand = Sym(self.varint() as u32);
+        let n = self.varint() as usize;
+        let payload = Packed::from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Entry {
+            at: Stamp { ts, seq },
+            kind,
+            channel,
+            brand,
+            payload,
+        }
+    }
+}
+
+/// Appends `e`, whose predecessor (if any) has time `prev_ts`.
+fn put_entry(out: &mut Vec<u8>, e: &Entry, prev_ts: i64) {
+    put_varint(out, zigzag(e.at.ts.wrapping_sub(prev_ts)));
+    put_varint(out, e.at.seq);
+    out.push(e.kind as u8);
+    out.push(e.channel as u8);
+    put_varint(out, u64::from(e.brand.0));
+    put_varint(out, e.payload.len() as u64);
+    out.extend_from_slice(&e.payload);
 }
 
 impl Timeline {
+    fn reader(&self) -> Reader<'_> {
+        Reader {
+            buf: &self.buf,
+            pos: 0,
+            prev_ts: 0,
+        }
+    }
+
+    /// Packs `entries` (in order) anew.
+    fn from_entries(entries: &[Entry]) -> Timeline {
+        let mut buf = Vec::new();
+        let mut prev = 0;
+        for e in entries {
+            put_entry(&mut buf, e, prev);
+            prev = e.at.ts;
+        }
+        buf.shrink_to_fit();
+        Timeline {
+            buf,
+            len: entries.len() as u32,
+            last_ts: prev,
+        }
+    }
+
+    fn all(&self) -> Vec<Entry> {
+        self.entries().collect()
+    }
+
+    /// Removes the oldest entry: its bytes, and its successor's time written in full.
+    fn pop_front(&mut self) {
+        let mut r = self.reader();
+        r.stamp();
+        if self.len == 1 {
+            self.buf.clear();
+            self.last_ts = 0;
+        } else {
+            let next_ts = r.prev_ts.wrapping_add(unzigzag(r.varint()));
+            let rest = r.pos;
+            let mut head = Vec::with_capacity(10);
+            put_varint(&mut head, zigzag(next_ts));
+            if head.len() <= rest {
+                // Slide the rest down over the removed bytes, in place.
+                let start = rest - head.len();
+                self.buf[start..rest].copy_from_slice(&head);
+                self.buf.drain(..start);
+            } else {
+                self.buf.splice(..rest, head);
+            }
+        }
+        self.len -= 1;
+    }
+
     /// Whether an event at `at` would be kept (it is among the latest `capacity`).
     fn keeps(&self, at: Stamp, capacity: usize) -> bool {
-        capacity > 0 && (self.entries.len() < capacity || self.entries[0].at < at)
+        capacity > 0 && ((self.len as usize) < capacity || self.reader().stamp() < at)
     }
 
     /// Keeps the entry `make` builds for an event at `at`, when it is among the latest
@@ -61,33 +212,46 @@ impl Timeline {
             return;
         }
         let e = make();
-        let len = self.entries.len();
-        if len == capacity {
-            self.entries.pop_front();
-        } else if len == self.entries.capacity() {
-            // Grow 2, 4, 8 … up to exactly `capacity`: no slack beyond what is kept.
-            self.entries
-                .reserve_exact((len * 2).clamp(2, capacity) - len);
+        if self.len as usize == capacity {
+            self.pop_front();
         }
-        if self.entries.back().is_none_or(|b| b.at < e.at) {
-            self.entries.push_back(e);
+        let newest = self.len == 0
+            || e.at.ts > self.last_ts
+            || (e.at.ts == self.last_ts && self.entries().last().is_some_and(|l| l.at < e.at));
+        if newest {
+            let need = self.buf.len() + 24 + e.payload.len();
+            if need > self.buf.capacity() {
+                // Grow by a quarter, not double: a full timeline's buffer stays near its size.
+                self.buf
+                    .reserve_exact(need - self.buf.len() + self.buf.len() / 4);
+            }
+            put_entry(
+                &mut self.buf,
+                &e,
+                if self.len == 0 { 0 } else { self.last_ts },
+            );
+            self.last_ts = e.at.ts;
+            self.len += 1;
         } else {
-            let pos = self.entries.partition_point(|x| x.at < e.at);
-            self.entries.insert(pos, e);
+            // A late event: re-pack with it in place.
+            let mut all = self.all();
+            let pos = all.partition_point(|x| x.at < e.at);
+            all.insert(pos, e);
+            *self = Timeline::from_entries(&all);
         }
     }
 
     pub(crate) fn absorb(&mut self, other: Timeline, capacity: usize) {
-        let mut all: Vec<Entry> = self.entries.drain(..).chain(other.entries).collect();
+        let mut all: Vec<Entry> = self.entries().chain(other.entries()).collect();
         all.sort_unstable_by_key(|e| e.at);
         let extra = all.len().saturating_sub(capacity);
-        self.entries = all.into_iter().skip(extra).collect();
+        *self = Timeline::from_entries(&all[extra..]);
     }
 
     /// Checks entries read back from disk: brands interned, payloads that unpack to the
     /// entry's kind, in stamp order.
-    pub(crate) fn check(&self, symbols: u32) -> Result<(), &'static str> {
-        for (i, e) in self.entries.iter().enumerate() {
+    fn check_entries(entries: &[Entry], symbols: u32) -> Result<(), &'static str> {
+        for (i, e) in entries.iter().enumerate() {
             if e.brand.0 >= symbols {
                 return Err("a timeline entry names a brand that is not interned");
             }
@@ -95,34 +259,63 @@ impl Timeline {
                 Ok(p) if p.kind() == e.kind => {}
                 _ => return Err("a timeline entry's payload does not unpack to its kind"),
             }
-            if i > 0 && self.entries[i - 1].at >= e.at {
+            if i > 0 && entries[i - 1].at >= e.at {
                 return Err("timeline entries out of order");
             }
         }
         Ok(())
     }
 
+    /// Checks the entries (see [`Timeline::check_entries`]).
+    pub(crate) fn check(&self, symbols: u32) -> Result<(), &'static str> {
+        Self::check_entries(&self.all(), symbols)
+    }
+
     /// Keeps only the latest `capacity` entries.
     pub(crate) fn truncate(&mut self, capacity: usize) {
-        let extra = self.entries.len().saturating_sub(capacity);
-        self.entries.drain(..extra);
+        while self.len as usize > capacity {
+            self.pop_front();
+        }
     }
 
     /// The kept entries, oldest first.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter()
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        let mut r = self.reader();
+        (0..self.len).map(move |_| r.entry())
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        let text: usize = self
-            .entries
-            .iter()
-            .filter(|e| e.payload.spilled())
-            .map(|e| e.payload.capacity())
-            .sum();
-        self.entries.capacity() * std::mem::size_of::<Entry>() + text
+        self.buf.capacity()
     }
 }
+
+/// Stored as the list of entries (a length, then each entry), as the timeline was before it
+/// was packed: the bytes of a snapshot do not depend on how memory holds them.
+impl bincode::Encode for Timeline {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        u64::from(self.len).encode(e)?;
+        for entry in self.entries() {
+            entry.encode(e)?;
+        }
+        Ok(())
+    }
+}
+
+impl<C> bincode::Decode<C> for Timeline {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let entries: Vec<Entry> = bincode::Decode::decode(d)?;
+        if entries.len() > u32::MAX as usize {
+            return Err(bincode::error::DecodeError::Other("a timeline too long"));
+        }
+        Ok(Timeline::from_entries(&entries))
+    }
+}
+bincode::impl_borrow_decode!(Timeline);
 
 #[cfg(test)]
 mod tests {
@@ -152,5 +345,36 @@ mod tests {
         t.absorb(o, 3);
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [7, 8, 9]);
+    }
+
+    #[test]
+    fn packed_entries_read_back_and_are_stored_as_a_list() {
+        let rich = |ts: i64| Entry {
+            at: Stamp {
+                ts: ts * 1_000_003,
+                seq: (ts as u64) << 40,
+            },
+            kind: Kind::ALL[(ts.unsigned_abs() as usize) % Kind::ALL.len()],
+            channel: Channel::ALL[(ts.unsigned_abs() as usize) % Channel::ALL.len()],
+            brand: Sym(ts.unsigned_abs() as u32 * 1000),
+            payload: Packed::from_slice(&vec![ts as u8; (ts.unsigned_abs() as usize * 7) % 90]),
+        };
+        let mut t = Timeline::default();
+        let mut want: Vec<Entry> = Vec::new();
+        for ts in [5, 1, 9, 3, 7, -2, 11, -40, 12, 10] {
+            t.insert_with(rich(ts).at, 4, || rich(ts));
+            want.push(rich(ts));
+            want.sort_by_key(|e| e.at);
+            let extra = want.len().saturating_sub(4);
+            want.drain(..extra);
+            assert_eq!(t.entries().collect::<Vec<_>>(), want);
+        }
+        assert_eq!(crate::codec::pack(&t), crate::codec::pack(&want));
+        let back: Timeline = crate::codec::unpack(&crate::codec::pack(&want)).unwrap();
+        assert_eq!(back, t);
+        t.truncate(1);
+        assert_eq!(t.entries().collect::<Vec<_>>(), want[3..]);
+        t.truncate(0);
+        assert_eq!(t, Timeline::default());
     }
 }
