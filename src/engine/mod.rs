@@ -40,6 +40,7 @@ pub mod fuzzing;
 mod ingest;
 mod jsonl;
 mod outcome;
+mod pages;
 mod query;
 mod reload;
 mod shard;
@@ -432,6 +433,8 @@ impl Engine {
                 bitmap_bytes += b.serialized_size();
                 memberships += b.len();
             }
+            // Contacts live in their slots (whole pages of them): the slots count once, and
+            // each contact adds what it holds on the heap.
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             for c in st.contacts() {
                 let rules = std::mem::size_of_val(&c.eval) + Evaluator::heap_bytes(&c.eval);
@@ -439,8 +442,7 @@ impl Engine {
                     std::mem::size_of_val(&c.state.timeline) + c.state.timeline.heap_bytes();
                 timeline_bytes += timeline;
                 rule_bytes += rules;
-                state_bytes += std::mem::size_of_val(c) + c.state.heap_bytes() + rules
-                    - std::mem::size_of_val(&c.eval);
+                state_bytes += c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval);
             }
         }
         state_bytes += timer_bytes + bitmap_bytes;

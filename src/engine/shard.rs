@@ -36,6 +36,7 @@
 //! state as if the merge had come first. Erased slots drop whatever still arrives for them.
 
 use crate::engine::dedup::Dedup;
+use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::eval::{Carry, Change, EvalState, Evaluator};
 use crate::event::{Event, Payload, Ts};
@@ -156,9 +157,15 @@ impl Op {
     }
 }
 
+/// A contact id's place in its shard. Slots are dense (ids are handed out in order, and only
+/// merged and erased contacts leave non-live slots), so the contact is kept inline.
+#[derive(Default)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Slot {
+    #[default]
     Empty,
-    Live(Box<Contact>),
+    /// The contact itself, in the slot: no allocation and no pointer of its own.
+    Live(Contact),
     Forwarded(ContactId),
     Erased,
 }
@@ -179,7 +186,7 @@ pub(crate) struct ApplyCx<'a> {
 pub(crate) struct ShardState {
     /// The rules in force: this shard's own handle (see `Engine::load_rules`).
     pub(crate) eval: Option<Arc<Evaluator>>,
-    slots: Vec<Slot>,
+    slots: Pages<Slot>,
     timers: BinaryHeap<Reverse<(Ts, u32)>>,
     /// Per predicate of the plan: its members (segments) or holders (rule tags).
     pub(crate) bitmaps: Vec<RoaringBitmap>,
@@ -209,11 +216,7 @@ impl ShardState {
     }
 
     fn slot_mut(&mut self, c: ContactId, shards: usize) -> &mut Slot {
-        let i = slot_index(c, shards);
-        if i >= self.slots.len() {
-            self.slots.resize_with(i + 1, || Slot::Empty);
-        }
-        &mut self.slots[i]
+        self.slots.grow_to(slot_index(c, shards))
     }
 
     pub(crate) fn get(&self, c: ContactId, shards: usize) -> Option<&Contact> {
@@ -225,7 +228,7 @@ impl ShardState {
 
     pub(crate) fn contacts(&self) -> impl Iterator<Item = &Contact> {
         self.slots.iter().filter_map(|s| match s {
-            Slot::Live(s) => Some(&**s),
+            Slot::Live(s) => Some(s),
             _ => None,
         })
     }
@@ -240,7 +243,7 @@ impl ShardState {
             .iter()
             .enumerate()
             .filter_map(move |(i, s)| match s {
-                Slot::Live(c) => Some((ContactId((i * shards + index) as u32), &**c)),
+                Slot::Live(c) => Some((ContactId((i * shards + index) as u32), c)),
                 _ => None,
             })
     }
@@ -257,7 +260,7 @@ impl ShardState {
         if !matches!(slot, Slot::Empty) {
             return Err("a contact is recorded twice");
         }
-        *slot = Slot::Live(Box::new(contact));
+        *slot = Slot::Live(contact);
         Ok(())
     }
 
@@ -478,7 +481,7 @@ impl ShardState {
                 let slot = self.slot_mut(from, cx.shards);
                 if let Slot::Live(c) = std::mem::replace(slot, Slot::Forwarded(into)) {
                     self.leave_all(from, &c, now, ExitReason::Merged, &names, cx);
-                    tail.carried.push((names, c));
+                    tail.carried.push((names, Box::new(c)));
                 }
                 cx.identity.forget_retired(from);
                 self.continue_merge(Op::Absorb {
@@ -583,10 +586,10 @@ impl ShardState {
     fn live_mut(&mut self, c: ContactId, cx: &ApplyCx<'_>) -> &mut Contact {
         let slot = self.slot_mut(c, cx.shards);
         if let Slot::Empty = slot {
-            *slot = Slot::Live(Box::new(Contact {
+            *slot = Slot::Live(Contact {
                 eval: cx.eval.map(Evaluator::new_state).unwrap_or_default(),
                 ..Contact::default()
-            }));
+            });
             self.live.insert(c.0);
         }
         match self.slot_mut(c, cx.shards) {

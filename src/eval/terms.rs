@@ -242,11 +242,20 @@ impl Slots {
                     next: NEVER,
                     state: TermState::new(need),
                 };
-                self.0.insert(i, fresh);
+                self.insert(i, fresh);
                 i
             }
         };
         &mut self.0[i]
+    }
+
+    fn insert(&mut self, i: usize, e: SlotState) {
+        if self.0.len() == self.0.capacity() {
+            // Grow by half, not double: a contact's slots stop growing soon, and doubling
+            // would leave a quarter of them empty on average.
+            self.0.reserve_exact(self.0.len() / 2 + 1);
+        }
+        self.0.insert(i, e);
     }
 
     /// Sets `slot`'s state (dropping an empty one); its next instant is to be computed again.
@@ -257,7 +266,7 @@ impl Slots {
             }
             Ok(i) => self.0[i].state = state,
             Err(_) if state.is_empty() => {}
-            Err(i) => self.0.insert(
+            Err(i) => self.insert(
                 i,
                 SlotState {
                     id: slot as u32,
@@ -289,7 +298,7 @@ impl Slots {
         for o in other.0 {
             match self.find(o.id as usize) {
                 Ok(i) => self.0[i].state.absorb(o.state, k(o.id as usize)),
-                Err(i) => self.0.insert(i, o),
+                Err(i) => self.insert(i, o),
             }
         }
     }
