@@ -456,13 +456,21 @@ fn run(a: &Args) -> Result<(), String> {
         return scaling(a, &recs, plans);
     }
     if let Some(k) = a.profile {
+        let before = ALLOC.live();
         let e = engine(if k == 1 { &simple } else { &fifty });
         let d = ingest_typed(&e, &recs, 1);
+        let heap = ALLOC.live().saturating_sub(before);
         all_accepted(&e, n, "profile")?;
+        let m = e.memory();
+        let per = |b: usize| b as f64 / m.contacts.max(1) as f64;
         println!(
-            "tropa, {k} segment(s), 1 thread: {:.0} events/s; {:.2} timers fired per event",
+            "tropa, {k} segment(s), 1 thread: {:.0} events/s; {:.2} timers fired per event; heap {:.0} B/contact (timeline {:.0}, rule state {:.0}, identity {:.0})",
             per_s(n, d),
-            e.stats().timers_fired as f64 / n as f64
+            e.stats().timers_fired as f64 / n as f64,
+            per(heap),
+            per(m.timeline_bytes),
+            per(m.rule_bytes),
+            per(m.identity_bytes),
         );
         return Ok(());
     }
@@ -471,12 +479,38 @@ fn run(a: &Args) -> Result<(), String> {
     }
     let mut rep = Report::new(a.contacts, a.days, n, a.quick);
 
-    // tropa, one segment, one thread.
+    // tropa, one segment, one thread; and the memory of a contact with the least rule state
+    // (the base state: profile, timeline, identity), then without a timeline.
+    let before = ALLOC.live();
     let e1 = engine(&simple);
     let d = ingest_typed(&e1, &recs, 1);
+    let base_heap = ALLOC.live().saturating_sub(before);
     all_accepted(&e1, n, "1 segment")?;
     rep.row(Row::new("tropa", "typed ingest, 1 segment, 1 thread").rate(per_s(n, d)));
+    let base = e1.memory();
     drop(e1);
+    let before = ALLOC.live();
+    let e0 = builder(&simple)
+        .timeline_len(0)
+        .build()
+        .expect("valid settings");
+    ingest_typed(&e0, &recs, 1);
+    let bare_heap = ALLOC.live().saturating_sub(before);
+    all_accepted(&e0, n, "1 segment, no timeline")?;
+    drop(e0);
+    let per = |b: usize| b as f64 / base.contacts.max(1) as f64;
+    rep.row(
+        Row::new("tropa", "memory, base state (1 segment)")
+            .note(&format!(
+                "heap {:.0} B/contact (timeline {:.0}, identity {:.0}); {:.0} B/contact with timeline_len(0)",
+                per(base_heap),
+                per(base.timeline_bytes),
+                per(base.identity_bytes),
+                per(bare_heap)
+            ))
+            .value("base_bytes_per_contact", per(base_heap))
+            .value("bare_bytes_per_contact", per(bare_heap)),
+    );
 
     // tropa, fifty segments, 1..T threads; the 1-thread engine is kept for the rest.
     let before = ALLOC.live();

@@ -653,10 +653,12 @@ impl Evaluator {
         match &self.plan.terms[t].kind {
             TermKind::Purchases { window: None } => Val::Num(f64::from(cx.state.totals.purchases)),
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
-                Val::Num(state(st, info).count() as f64)
+                let horizon = info.window.map(|w| tau - w);
+                Val::Num(state(st, info).count_after(horizon) as f64)
             }
             TermKind::Sum { .. } | TermKind::Revenue { .. } => {
-                Val::Num(state(st, info).sum() as f64 / 1e6)
+                let horizon = info.window.map(|w| tau - w);
+                Val::Num(state(st, info).sum_after(horizon) as f64 / 1e6)
             }
             TermKind::Since { .. } => Val::Since(state(st, info).latest().map(|l| tau - l)),
             TermKind::BrandsActive { window } => Val::Num(
@@ -750,7 +752,7 @@ impl Evaluator {
                 .iter()
                 .for_each(|i| todo.set(*i, true)),
         }
-        self.run(st, state, identified, tau, todo, kind.is_none(), out);
+        self.run(st, state, identified, tau, todo, kind.is_none(), true, out);
     }
 
     /// Evaluates, at a timer's instant, the predicates reading a term whose time has come.
@@ -762,7 +764,16 @@ impl Evaluator {
         tau: i64,
         out: &mut Vec<Change>,
     ) {
-        self.run(st, state, identified, tau, Bits::default(), false, out);
+        self.run(
+            st,
+            state,
+            identified,
+            tau,
+            Bits::default(),
+            false,
+            false,
+            out,
+        );
     }
 
     /// One evaluation at `tau`. A single pass over the contact's slots drops what has left
@@ -779,6 +790,7 @@ impl Evaluator {
         tau: i64,
         mut todo: Bits,
         refresh: bool,
+        prune_all: bool,
         out: &mut Vec<Change>,
     ) {
         // An evaluation earlier than the last one may find instants between the two.
@@ -789,9 +801,14 @@ impl Evaluator {
         for e in st.terms.iter_mut() {
             let slot = e.id as usize;
             let timed = self.slot_time[slot].timed;
+            // Reads count only what is inside the window, so pruning is for memory: every
+            // slot on an event, only the due ones on a timer (whose other slots' kept
+            // events need not be read at all).
             if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
-                e.state.prune(tau - w);
-                emptied |= e.state.is_empty();
+                if prune_all || e.next <= tau {
+                    e.state.prune(tau - w);
+                    emptied |= e.state.is_empty();
+                }
             }
             if e.next <= tau {
                 let t = self.slot_time[slot].term as usize;

@@ -119,6 +119,30 @@ impl TermState {
         }
     }
 
+    /// The count of kept events after `horizon` (`None`: all of them): a state need not be
+    /// pruned to be read.
+    pub(crate) fn count_after(&self, horizon: Option<i64>) -> u64 {
+        let Some(h) = horizon else {
+            return self.count();
+        };
+        match self {
+            TermState::LatestK(v) => (v.len() - v.partition_point(|x| *x <= h)) as u64,
+            TermState::Window(v) => (v.len() - v.partition_point(|x| x.0 <= h)) as u64,
+            _ => self.count(),
+        }
+    }
+
+    /// The sum in millionths of kept events after `horizon` (`None`: all of them).
+    pub(crate) fn sum_after(&self, horizon: Option<i64>) -> i128 {
+        match (self, horizon) {
+            (TermState::Window(v), Some(h)) => v[v.partition_point(|x| x.0 <= h)..]
+                .iter()
+                .map(|x| x.1)
+                .sum(),
+            _ => self.sum(),
+        }
+    }
+
     pub(crate) fn latest(&self) -> Option<i64> {
         match self {
             TermState::Latest(l) => *l,
@@ -349,6 +373,21 @@ mod tests {
             TermState::new(StateNeed::Window).crossing(0, &[1], 100),
             None
         );
+    }
+
+    #[test]
+    fn reads_count_only_what_is_inside_the_window_pruned_or_not() {
+        let mut w = TermState::new(StateNeed::Window);
+        let mut k = TermState::new(StateNeed::LatestK(3));
+        for ts in [10, 20, 30] {
+            w.add(ts, 5, 0, None);
+            k.add(ts, 1, 3, None);
+        }
+        assert_eq!((w.count_after(Some(15)), w.sum_after(Some(15))), (2, 10));
+        assert_eq!((w.count_after(None), w.sum_after(None)), (3, 15));
+        assert_eq!(k.count_after(Some(20)), 1);
+        k.prune(20);
+        assert_eq!((k.count_after(Some(20)), k.count()), (1, 1));
     }
 
     #[test]
