@@ -43,16 +43,6 @@ impl<A: Array> Small<A> {
     }
 }
 
-#[cfg(test)]
-impl<A: Array> Small<A>
-where
-    A::Item: Copy,
-{
-    pub(crate) fn from_slice(s: &[A::Item]) -> Self {
-        Small(SmallVec::from_slice(s))
-    }
-}
-
 impl<A: Array> Default for Small<A> {
     fn default() -> Self {
         Small::new()

@@ -418,7 +418,7 @@ impl Evaluator {
             }
             last = Some(slot);
             let need = self.plan.terms[t.term as usize].need;
-            if std::mem::discriminant(state) != std::mem::discriminant(&TermState::new(need)) {
+            if !state.is_kind(need) {
                 return Err("a term state is not of the kind its term keeps");
             }
         }

@@ -6,11 +6,18 @@
 //! the window) of the union. So applying events in any order, or merging two contacts, gives
 //! the same state as one contact receiving all the events.
 
-use crate::codec::Small;
 use crate::rules::StateNeed;
 
+/// Latest-k times kept inline, without an allocation (`count(x, w) >= 3` and below).
+const INLINE: usize = 3;
+
 /// The state of one term for one contact.
-#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+///
+/// 32 bytes: the latest-k times are held in the variant itself up to three (the usual
+/// thresholds), so a contact's common count terms need no allocation and no pointer to follow.
+/// Latest-k times have one form for each length (inline up to three, a vector beyond), so that
+/// equal states compare equal.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TermState {
     /// Profile-derived terms keep nothing here.
     None,
@@ -18,12 +25,67 @@ pub(crate) enum TermState {
     /// Exact total in millionths.
     Total(i128),
     Latest(Option<i64>),
-    /// The latest (at most `k`) event times, ascending; up to two inline, so the common
-    /// `count(x, w) >= 1` or `>= 2` needs no allocation and no pointer to follow.
-    LatestK(Small<[i64; 2]>),
+    /// The latest (at most `k`) event times, ascending, when there are at most three: the
+    /// first `len` of `t` (the rest are 0).
+    Recent {
+        len: u8,
+        t: [i64; INLINE],
+    },
+    /// The same, when there are more than three.
+    LatestK(Vec<i64>),
     /// The events still in the window: (time, value in millionths), ascending by time.
     Window(Vec<(i64, i128)>),
 }
+
+/// Stored as before the inline form existed: a latest-k state is variant 4 with its times as
+/// a sequence, whichever form holds it, so snapshot bytes did not change.
+impl bincode::Encode for TermState {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        match self {
+            TermState::None => 0u32.encode(e),
+            TermState::Counter(n) => {
+                1u32.encode(e)?;
+                n.encode(e)
+            }
+            TermState::Total(t) => {
+                2u32.encode(e)?;
+                t.encode(e)
+            }
+            TermState::Latest(l) => {
+                3u32.encode(e)?;
+                l.encode(e)
+            }
+            TermState::Recent { .. } | TermState::LatestK(_) => {
+                4u32.encode(e)?;
+                self.times().unwrap_or(&[]).encode(e)
+            }
+            TermState::Window(v) => {
+                5u32.encode(e)?;
+                v.encode(e)
+            }
+        }
+    }
+}
+
+impl<C> bincode::Decode<C> for TermState {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        Ok(match u32::decode(d)? {
+            0 => TermState::None,
+            1 => TermState::Counter(u64::decode(d)?),
+            2 => TermState::Total(i128::decode(d)?),
+            3 => TermState::Latest(Option::<i64>::decode(d)?),
+            4 => TermState::of_times(&Vec::<i64>::decode(d)?),
+            5 => TermState::Window(Vec::decode(d)?),
+            _ => return Err(bincode::error::DecodeError::Other("an unknown term state")),
+        })
+    }
+}
+bincode::impl_borrow_decode!(TermState);
 
 impl TermState {
     pub(crate) fn new(need: StateNeed) -> TermState {
@@ -31,9 +93,40 @@ impl TermState {
             StateNeed::Counter => TermState::Counter(0),
             StateNeed::Total => TermState::Total(0),
             StateNeed::Latest => TermState::Latest(None),
-            StateNeed::LatestK(_) => TermState::LatestK(Small::new()),
+            StateNeed::LatestK(_) => TermState::of_times(&[]),
             StateNeed::Window => TermState::Window(Vec::new()),
             _ => TermState::None,
+        }
+    }
+
+    /// A latest-k state holding `times` (ascending), in the form for its length.
+    fn of_times(times: &[i64]) -> TermState {
+        if times.len() <= INLINE {
+            let mut t = [0; INLINE];
+            t[..times.len()].copy_from_slice(times);
+            TermState::Recent {
+                len: times.len() as u8,
+                t,
+            }
+        } else {
+            TermState::LatestK(times.to_vec())
+        }
+    }
+
+    /// The kept times of a latest-k state.
+    fn times(&self) -> Option<&[i64]> {
+        match self {
+            TermState::Recent { len, t } => Some(&t[..usize::from(*len)]),
+            TermState::LatestK(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the state `need` keeps (for a state read back from disk).
+    pub(crate) fn is_kind(&self, need: StateNeed) -> bool {
+        match (self, TermState::new(need)) {
+            (TermState::Recent { .. } | TermState::LatestK(_), TermState::Recent { .. }) => true,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(&b),
         }
     }
 
@@ -49,11 +142,33 @@ impl TermState {
             TermState::Counter(n) => *n += 1,
             TermState::Total(t) => *t += value,
             TermState::Latest(l) => *l = Some(l.map_or(ts, |x| x.max(ts))),
+            TermState::Recent { len, t } if usize::from(*len) < INLINE || k <= INLINE => {
+                // Insert in order into the inline times (one spare place), keep the latest k.
+                let n = usize::from(*len);
+                let mut all = [0; INLINE + 1];
+                let pos = t[..n].partition_point(|x| *x <= ts);
+                all[..pos].copy_from_slice(&t[..pos]);
+                all[pos] = ts;
+                all[pos + 1..=n].copy_from_slice(&t[pos..n]);
+                let from = (n + 1).saturating_sub(k);
+                *self = TermState::of_times(&all[from..=n]);
+            }
+            TermState::Recent { len, t } => {
+                // A fourth time for k > 3: to the vector form.
+                let mut v = t[..usize::from(*len)].to_vec();
+                let pos = v.partition_point(|x| *x <= ts);
+                v.insert(pos, ts);
+                *self = TermState::LatestK(v);
+            }
             TermState::LatestK(v) => {
                 let pos = v.partition_point(|x| *x <= ts);
                 v.insert(pos, ts);
                 if v.len() > k {
                     v.remove(0);
+                }
+                if v.len() <= INLINE {
+                    let short = std::mem::take(v);
+                    *self = TermState::of_times(&short);
                 }
             }
             TermState::Window(v) => {
@@ -66,9 +181,12 @@ impl TermState {
     /// Drops what has left the window (times at or before `horizon`).
     pub(crate) fn prune(&mut self, horizon: i64) {
         match self {
-            TermState::LatestK(v) => {
-                let n = v.partition_point(|x| *x <= horizon);
-                v.drain(..n);
+            TermState::Recent { .. } | TermState::LatestK(_) => {
+                let kept = self.times().expect("latest-k state");
+                let n = kept.partition_point(|x| *x <= horizon);
+                if n > 0 {
+                    *self = TermState::of_times(&kept[n..]);
+                }
             }
             TermState::Window(v) => {
                 let n = v.partition_point(|x| x.0 <= horizon);
@@ -80,18 +198,17 @@ impl TermState {
 
     /// Folds another contact's state of the same term into this one.
     pub(crate) fn absorb(&mut self, other: TermState, k: usize) {
+        if let (Some(a), Some(b)) = (self.times(), other.times()) {
+            let mut all: Vec<i64> = a.iter().chain(b).copied().collect();
+            all.sort_unstable();
+            let extra = all.len().saturating_sub(k);
+            *self = TermState::of_times(&all[extra..]);
+            return;
+        }
         match (self, other) {
             (TermState::Counter(a), TermState::Counter(b)) => *a += b,
             (TermState::Total(a), TermState::Total(b)) => *a += b,
             (TermState::Latest(a), TermState::Latest(b)) => *a = (*a).max(b),
-            (TermState::LatestK(a), TermState::LatestK(b)) => {
-                a.extend(b);
-                a.sort_unstable();
-                if a.len() > k {
-                    let extra = a.len() - k;
-                    a.drain(..extra);
-                }
-            }
             (TermState::Window(a), TermState::Window(b)) => {
                 a.extend(b);
                 a.sort_by_key(|x| x.0);
@@ -104,6 +221,7 @@ impl TermState {
     pub(crate) fn count(&self) -> u64 {
         match self {
             TermState::Counter(n) => *n,
+            TermState::Recent { len, .. } => u64::from(*len),
             TermState::LatestK(v) => v.len() as u64,
             TermState::Window(v) => v.len() as u64,
             _ => 0,
@@ -125,9 +243,9 @@ impl TermState {
         let Some(h) = horizon else {
             return self.count();
         };
-        match self {
-            TermState::LatestK(v) => (v.len() - v.partition_point(|x| *x <= h)) as u64,
-            TermState::Window(v) => (v.len() - v.partition_point(|x| x.0 <= h)) as u64,
+        match (self, self.times()) {
+            (_, Some(v)) => (v.len() - v.partition_point(|x| *x <= h)) as u64,
+            (TermState::Window(v), _) => (v.len() - v.partition_point(|x| x.0 <= h)) as u64,
             _ => self.count(),
         }
     }
@@ -153,9 +271,9 @@ impl TermState {
     /// The earliest kept time after `horizon` in a windowed state (kept times at or before
     /// it are already out of the window, waiting to be pruned).
     pub(crate) fn first_after(&self, horizon: i64) -> Option<i64> {
-        match self {
-            TermState::LatestK(v) => v.get(v.partition_point(|x| *x <= horizon)).copied(),
-            TermState::Window(v) => v.get(v.partition_point(|x| x.0 <= horizon)).map(|x| x.0),
+        match (self, self.times()) {
+            (_, Some(v)) => v.get(v.partition_point(|x| *x <= horizon)).copied(),
+            (TermState::Window(v), _) => v.get(v.partition_point(|x| x.0 <= horizon)).map(|x| x.0),
             _ => None,
         }
     }
@@ -170,12 +288,12 @@ impl TermState {
             let b = *bounds.iter().rev().find(|b| **b <= m as u64)? as usize;
             Some(at(m - b) + window)
         };
-        match self {
-            TermState::LatestK(v) => {
+        match (self, self.times()) {
+            (_, Some(v)) => {
                 let live = &v[v.partition_point(|x| *x <= horizon)..];
                 nth(live.len(), &|i| live[i])
             }
-            TermState::Window(v) => {
+            (TermState::Window(v), _) => {
                 let live = &v[v.partition_point(|x| x.0 <= horizon)..];
                 nth(live.len(), &|i| live[i].0)
             }
@@ -185,7 +303,7 @@ impl TermState {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            TermState::LatestK(v) if v.spilled() => v.capacity() * 8,
+            TermState::LatestK(v) => v.capacity() * 8,
             TermState::Window(v) => v.capacity() * 32,
             _ => 0,
         }
@@ -198,7 +316,7 @@ impl TermState {
             | TermState::Counter(0)
             | TermState::Total(0)
             | TermState::Latest(None) => true,
-            TermState::LatestK(v) => v.is_empty(),
+            TermState::Recent { len: 0, .. } => true,
             TermState::Window(v) => v.is_empty(),
             _ => false,
         }
@@ -343,15 +461,76 @@ mod tests {
         for ts in [5, 1, 9, 3] {
             a.add(ts, 1, 2, None);
         }
-        assert_eq!(a, TermState::LatestK(Small::from_slice(&[5, 9])));
+        assert_eq!(a, TermState::of_times(&[5, 9]));
         let mut b = TermState::new(StateNeed::LatestK(2));
         b.add(7, 1, 2, None);
         a.absorb(b, 2);
-        assert_eq!(a, TermState::LatestK(Small::from_slice(&[7, 9])));
+        assert_eq!(a, TermState::of_times(&[7, 9]));
         a.prune(7);
         assert_eq!(a.count(), 1);
         assert_eq!(a.first_after(0), Some(9));
         assert_eq!(a.first_after(9), None);
+    }
+
+    #[test]
+    fn latest_k_changes_form_with_its_length_and_agrees_with_a_sorted_list() {
+        // Every k from 1 to 6 over a scrambled stream, pruned now and then, against a plain
+        // list; equal states compare equal whichever way they were reached.
+        for k in 1..=6 {
+            let mut s = TermState::new(StateNeed::LatestK(k));
+            let mut want: Vec<i64> = Vec::new();
+            for (i, ts) in [50, 10, 70, 30, 90, 20, 60, 80, 40, 5]
+                .into_iter()
+                .enumerate()
+            {
+                s.add(ts, 1, k, None);
+                want.push(ts);
+                want.sort_unstable();
+                let extra = want.len().saturating_sub(k);
+                want.drain(..extra);
+                if i == 6 {
+                    s.prune(55);
+                    want.retain(|x| *x > 55);
+                }
+                assert_eq!(s, TermState::of_times(&want), "k {k} after {ts}");
+                assert_eq!(s.count(), want.len() as u64);
+            }
+        }
+        assert_eq!(std::mem::size_of::<TermState>(), 32);
+    }
+
+    #[test]
+    fn term_states_are_stored_as_before_the_inline_form() {
+        // The derived encoding of the earlier layout, which snapshots hold.
+        #[derive(bincode::Encode)]
+        enum Before {
+            None,
+            Counter(u64),
+            Total(i128),
+            Latest(Option<i64>),
+            LatestK(Vec<i64>),
+            Window(Vec<(i64, i128)>),
+        }
+        let pairs = [
+            (TermState::None, Before::None),
+            (TermState::Counter(300), Before::Counter(300)),
+            (TermState::Total(-7 << 70), Before::Total(-7 << 70)),
+            (TermState::Latest(Some(-9)), Before::Latest(Some(-9))),
+            (TermState::of_times(&[1, 2]), Before::LatestK(vec![1, 2])),
+            (
+                TermState::of_times(&[1, 2, 3, 4, 5]),
+                Before::LatestK(vec![1, 2, 3, 4, 5]),
+            ),
+            (
+                TermState::Window(vec![(4, 1 << 90)]),
+                Before::Window(vec![(4, 1 << 90)]),
+            ),
+        ];
+        for (now, before) in pairs {
+            let bytes = crate::codec::pack(&now);
+            assert_eq!(bytes, crate::codec::pack(&before));
+            assert_eq!(crate::codec::unpack::<TermState>(&bytes).unwrap(), now);
+        }
     }
 
     #[test]
