@@ -4,11 +4,15 @@
 //!   only the predicates whose `feeds` contain that kind, in dependency order, so a
 //!   `segment("x")` reference always sees `x` as of the same instant.
 //! * **Time** is an input. After each evaluation at time `τ` the evaluator computes the next
-//!   instant at which a time-sensitive predicate could change without a new event: the oldest
-//!   event of a window leaving it (`ts + w`), a `since` threshold being crossed (`last + d`,
-//!   and `last + d + 1 ms` for strict comparisons), a brand going quiet, the lifecycle stage
-//!   turning (`last purchase + dormancy`, `+ post-purchase window`). The shard keeps one timer
-//!   per contact at that instant and evaluates the contact again exactly then, so a transition
+//!   instant at which a time-sensitive predicate could change without a new event: a windowed
+//!   count crossing a threshold a predicate compares it with (`count(x, 7d) >= 3` of a contact
+//!   with five in the week: when the third latest leaves it; none below three; see
+//!   [`instants`]), the oldest event of any other window leaving it (`ts + w`), a `since`
+//!   threshold being crossed (`last + d`, and `last + d + 1 ms` for strict comparisons), a
+//!   brand going quiet, the lifecycle stage turning (`last purchase + dormancy`,
+//!   `+ post-purchase window`). Each term slot caches its own next instant, so an evaluation
+//!   computes again only those of the slots it fed or found due. The shard keeps a timer per
+//!   contact at the earliest and evaluates the contact again exactly then, so a transition
 //!   caused by time carries the exact instant it happened. Those candidates are conservative:
 //!   a timer may find nothing changed; it never misses a change.
 //! * **Tags** from rules are sticky: held from the first evaluation whose condition is true.
