@@ -16,10 +16,13 @@
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
 //! `engine::shard`), so nothing is lost.
 
+mod key;
+
 use crate::codec::Small;
 use crate::event::{IdType, Identifier};
 use ahash::RandomState;
 use dashmap::DashMap;
+use key::IdKey;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -193,7 +196,7 @@ pub(crate) struct Erased {
 }
 
 pub(crate) struct Identity {
-    index: DashMap<Identifier, ContactId, RandomState>,
+    index: DashMap<IdKey, ContactId, RandomState>,
     records: DashMap<ContactId, Record, RandomState>,
     /// Names of contacts merged away or erased, until their shard has emitted their last
     /// signals (see [`Identity::names`]).
@@ -217,7 +220,7 @@ impl Identity {
 
     /// The contact that owns an identifier.
     pub(crate) fn owner(&self, id: &Identifier) -> Option<ContactId> {
-        self.index.get(id).map(|c| *c)
+        self.index.get(&IdKey::of(id)).map(|c| *c)
     }
 
     /// A copy of a live contact's record.
@@ -295,11 +298,13 @@ impl Identity {
         if r.ids.is_empty() || !r.ids.windows(2).all(|w| w[0] < w[1]) {
             return Err("a contact's identifiers are missing or out of order");
         }
-        if self.records.contains_key(&c) || r.ids.iter().any(|i| self.index.contains_key(i)) {
+        if self.records.contains_key(&c)
+            || r.ids.iter().any(|i| self.index.contains_key(&IdKey::of(i)))
+        {
             return Err("a contact or identifier is recorded twice");
         }
         for id in r.ids.iter() {
-            self.index.insert(id.clone(), c);
+            self.index.insert(IdKey::of(id), c);
         }
         self.records.insert(c, r);
         self.next.fetch_max(next, Ordering::AcqRel);
@@ -438,7 +443,7 @@ impl Identity {
         let mut own: SmallVec<[Identifier; 2]> = ids.iter().map(|i| (*i).clone()).collect();
         own.sort();
         for id in &own {
-            self.index.insert(id.clone(), c);
+            self.index.insert(IdKey::of(id), c);
         }
         self.records.insert(
             c,
@@ -456,7 +461,7 @@ impl Identity {
             return;
         }
         for id in ids {
-            self.index.insert((*id).clone(), c);
+            self.index.insert(IdKey::of(id), c);
         }
         let mut r = self.records.get_mut(&c).expect("linked contact is live");
         r.ids.extend(ids.iter().map(|i| (*i).clone()));
@@ -468,7 +473,7 @@ impl Identity {
         let names = gone.names();
         self.retired.insert(from, names.clone());
         for id in &gone.ids {
-            self.index.insert(id.clone(), survivor);
+            self.index.insert(IdKey::of(id), survivor);
         }
         let mut r = self.records.get_mut(&survivor).expect("survivor is live");
         r.ids.extend(gone.ids);
@@ -494,7 +499,7 @@ impl Identity {
             .filter_map(|c| {
                 let (_, rec) = self.records.remove(&c)?;
                 for id in &rec.ids {
-                    self.index.remove(id);
+                    self.index.remove(&IdKey::of(id));
                 }
                 let names = rec.names();
                 self.retired.insert(c, names.clone());
@@ -509,7 +514,8 @@ impl Identity {
 
     /// Approximate heap bytes of the index and records (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let per_id = std::mem::size_of::<Identifier>() + std::mem::size_of::<ContactId>() + 16;
+        let per_id = std::mem::size_of::<IdKey>() + std::mem::size_of::<ContactId>() + 16;
+        let boxed: usize = self.index.iter().map(|e| e.key().heap_bytes()).sum();
         let strings: usize = self
             .records
             .iter()
@@ -525,7 +531,7 @@ impl Identity {
                     + 24
             })
             .sum();
-        self.index.len() * per_id + strings
+        self.index.len() * per_id + boxed + strings
     }
 }
 

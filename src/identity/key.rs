@@ -1,0 +1,93 @@
+//! An identifier as the identity index keeps it.
+//!
+//! Every event looks its identifiers up in the index. With [`Identifier`] as the key, the
+//! comparison that confirms a hit reads the value's string from its own allocation: one more
+//! cache miss per event. Here values up to 37 bytes (numbers, UUIDs, most e-mail addresses)
+//! sit in the key itself; longer ones stay boxed.
+
+use crate::event::{IdType, Identifier};
+
+/// Bytes of a value kept inline (the key is 40 bytes either way).
+const INLINE: usize = 37;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum IdKey {
+    /// A built-in type (by its place in [`IdType`]) and a value of at most 37 bytes.
+    Inline {
+        kind: u8,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    /// A custom type, or a longer value.
+    Boxed(Box<Identifier>),
+}
+
+/// The place of a built-in type; `None` for a custom one.
+fn builtin(kind: &IdType) -> Option<u8> {
+    Some(match kind {
+        IdType::Customer => 0,
+        IdType::Email => 1,
+        IdType::Phone => 2,
+        IdType::Loyalty => 3,
+        IdType::Device => 4,
+        IdType::Fingerprint => 5,
+        IdType::Cookie => 6,
+        IdType::Custom(_) => return None,
+    })
+}
+
+impl IdKey {
+    /// The key of `id`; each identifier has exactly one.
+    pub(super) fn of(id: &Identifier) -> IdKey {
+        let v = id.value.as_bytes();
+        match builtin(&id.kind) {
+            Some(kind) if v.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..v.len()].copy_from_slice(v);
+                IdKey::Inline {
+                    kind,
+                    len: v.len() as u8,
+                    bytes,
+                }
+            }
+            _ => IdKey::Boxed(Box::new(id.clone())),
+        }
+    }
+
+    /// Heap bytes beyond the key itself.
+    pub(super) fn heap_bytes(&self) -> usize {
+        match self {
+            IdKey::Inline { .. } => 0,
+            IdKey::Boxed(id) => std::mem::size_of::<Identifier>() + id.value.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_equal_exactly_when_identifiers_are() {
+        let id = |s: &str| Identifier::parse_pair(s).unwrap();
+        let long = format!("email:{}@example.com", "a".repeat(40));
+        let list = [
+            id("email:a@x.io"),
+            id("cookie:a@x.io"),
+            id("email:a@x.i"),
+            id("shopx:a@x.io"),
+            id("shopy:a@x.io"),
+            id(&long),
+            id(&format!("{long}m")),
+        ];
+        for a in &list {
+            for b in &list {
+                assert_eq!(IdKey::of(a) == IdKey::of(b), a == b, "{a} {b}");
+            }
+        }
+        assert!(matches!(IdKey::of(&list[5]), IdKey::Boxed(..)));
+        assert!(matches!(IdKey::of(&list[3]), IdKey::Boxed(..)));
+        assert!(matches!(IdKey::of(&list[0]), IdKey::Inline { .. }));
+        assert_eq!(std::mem::size_of::<IdKey>(), 40);
+    }
+}
