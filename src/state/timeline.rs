@@ -65,12 +65,22 @@ pub(crate) struct Timeline {
     last_ts: i64,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// `v` as a varint (seven bits a byte, low first), on the stack: at most ten bytes.
+fn varint(mut v: u64) -> ([u8; 10], usize) {
+    let mut b = [0u8; 10];
+    let mut n = 0;
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        b[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    out.push(v as u8);
+    b[n] = v as u8;
+    (b, n + 1)
+}
+
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let (b, n) = varint(v);
+    out.extend_from_slice(&b[..n]);
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -186,15 +196,16 @@ impl Timeline {
         } else {
             let next_ts = r.prev_ts.wrapping_add(unzigzag(r.varint()));
             let rest = r.pos;
-            let mut head = Vec::with_capacity(10);
-            put_varint(&mut head, zigzag(next_ts));
+            // The successor's time in full, built on the stack.
+            let (head, n) = varint(zigzag(next_ts));
+            let head = &head[..n];
             if head.len() <= rest {
                 // Slide the rest down over the removed bytes, in place.
                 let start = rest - head.len();
-                self.buf[start..rest].copy_from_slice(&head);
+                self.buf[start..rest].copy_from_slice(head);
                 self.buf.drain(..start);
             } else {
-                self.buf.splice(..rest, head);
+                self.buf.splice(..rest, head.iter().copied());
             }
         }
         self.len -= 1;
