@@ -59,6 +59,30 @@ fn plan() -> rules::Plan {
     rules::compile(RULES).unwrap()
 }
 
+/// An engine with the bench's rules on `dir`, logging without syncs.
+fn open(dir: &std::path::Path) -> Engine {
+    Engine::builder()
+        .rules(plan())
+        .durability(Durability::None)
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+/// Removes the log segments of `dir` after the first `keep` (in number order). Only `.log`
+/// files: the directory also holds its `LOCK` file and snapshots.
+fn keep_segments(dir: &std::path::Path, keep: usize) {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    for extra in segments.iter().skip(keep) {
+        std::fs::remove_file(extra).unwrap();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let stream = events(n_events());
     let mut g = c.benchmark_group("durability");
@@ -126,45 +150,19 @@ fn bench(c: &mut Criterion) {
     }
     // Recovery: open a directory holding the whole stream.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (engine, _) = Engine::builder()
-            .rules(plan())
-            .durability(Durability::None)
-            .open(dir.path())
-            .unwrap();
-        engine.ingest_batch(stream.iter().cloned());
-    }
+    open(dir.path()).ingest_batch(stream.iter().cloned());
     g.throughput(Throughput::Elements(stream.len() as u64));
     g.bench_function("recover", |b| {
         b.iter_batched(
-            || {
-                // Each open adds an (empty) segment; keep only the first.
-                let mut segs: Vec<_> = std::fs::read_dir(dir.path())
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .collect();
-                segs.sort();
-                for extra in segs.iter().skip(1) {
-                    std::fs::remove_file(extra).unwrap();
-                }
-            },
-            |()| {
-                Engine::builder()
-                    .rules(plan())
-                    .durability(Durability::None)
-                    .open(dir.path())
-                    .unwrap()
-            },
+            // Each open adds an (empty) segment; keep only the first, which holds the stream.
+            || keep_segments(dir.path(), 1),
+            |()| open(dir.path()),
             BatchSize::PerIteration,
         )
     });
     // The same state from a snapshot: take one (the log behind it goes), then open.
     let snap_dir = tempfile::tempdir().unwrap();
-    let (engine, _) = Engine::builder()
-        .rules(plan())
-        .durability(Durability::None)
-        .open(snap_dir.path())
-        .unwrap();
+    let engine = open(snap_dir.path());
     engine.ingest_batch(stream.iter().cloned());
     engine.flush();
     // One outside the timed function too: a filter that skips `snapshot` must still leave one.
@@ -173,22 +171,9 @@ fn bench(c: &mut Criterion) {
     drop(engine);
     g.bench_function("recover_from_snapshot", |b| {
         b.iter_batched(
-            || {
-                // Each open adds an (empty) segment after the snapshot; keep none.
-                for e in std::fs::read_dir(snap_dir.path()).unwrap() {
-                    let p = e.unwrap().path();
-                    if p.extension().is_some_and(|x| x == "log") {
-                        std::fs::remove_file(p).unwrap();
-                    }
-                }
-            },
-            |()| {
-                Engine::builder()
-                    .rules(plan())
-                    .durability(Durability::None)
-                    .open(snap_dir.path())
-                    .unwrap()
-            },
+            // Each open adds an (empty) segment after the snapshot; keep none.
+            || keep_segments(snap_dir.path(), 0),
+            |()| open(snap_dir.path()),
             BatchSize::PerIteration,
         )
     });

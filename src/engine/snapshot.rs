@@ -330,6 +330,8 @@ impl Engine {
         };
         let shards = self.shards.len();
         let capacity = self.cfg.state.timeline_capacity;
+        // The engine time of the snapshot: every contact was last evaluated at or before it.
+        let clock = header.now.unwrap_or(Ts::MIN);
         let mut counted = End::default();
         let mut end = None;
         let mut eval: Option<Arc<Evaluator>> = None;
@@ -386,10 +388,7 @@ impl Engine {
                         }
                         contact.state.check(symbols, capacity).map_err(fail)?;
                         match &eval {
-                            Some(ev) => {
-                                let clock = header.now.unwrap_or(Ts::MIN);
-                                ev.restore_state(&mut contact.eval, clock).map_err(fail)?
-                            }
+                            Some(ev) => ev.restore_state(&mut contact.eval, clock).map_err(fail)?,
                             None if contact.eval != EvalState::default() => {
                                 return Err(fail("rule state without rules"))
                             }

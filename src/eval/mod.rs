@@ -1076,6 +1076,42 @@ mod tests {
     use crate::event::time::HOUR;
 
     #[test]
+    fn a_loaded_state_is_checked_and_gets_its_instants_back() {
+        let plan = crate::rules::compile(
+            "segment a = count(page_view, 1h) >= 1\nsegment b = count(purchase, 2h) >= 1",
+        )
+        .unwrap();
+        let ev = Evaluator::new(plan, &Interner::default(), StageWindows::default());
+        let times = |t: i64| {
+            let mut s = TermState::new(StateNeed::LatestK(1));
+            s.add(t, 1, 1, None);
+            s
+        };
+        // As a snapshot stores it: slots with their states, scores, memberships, timer.
+        let load = |slots: Vec<(u32, TermState)>| {
+            let bytes =
+                crate::codec::pack(&(slots, Vec::<RuleScore>::new(), Bits::default(), Some(HOUR)));
+            crate::codec::unpack::<EvalState>(&bytes).unwrap()
+        };
+        let mut st = load(vec![(1, times(10)), (0, times(0))]);
+        assert_eq!(
+            ev.restore_state(&mut st, 5),
+            Err("term states out of slot order")
+        );
+        let mut st = load(vec![(0, TermState::Counter(1))]);
+        assert_eq!(
+            ev.restore_state(&mut st, 5),
+            Err("a term state is not of the kind its term keeps")
+        );
+        let mut st = load(vec![(0, times(0)), (1, times(10))]);
+        assert_eq!(ev.restore_state(&mut st, 5), Ok(()));
+        // Computed after `timer - 1`: the page view leaves its hour at 1 h, the purchase at
+        // 2 h + 10 ms; the contact's timer (1 h) is the earliest.
+        let next: Vec<i64> = st.terms.iter_mut().map(|e| e.next).collect();
+        assert_eq!(next, [HOUR, 2 * HOUR + 10]);
+    }
+
+    #[test]
     fn an_evaluation_earlier_than_the_last_finds_the_instants_between_them_again() {
         // Operations accepted on different threads can reach a contact out of order.
         let plan = crate::rules::compile("segment s = since(page_view) >= 1h").unwrap();
