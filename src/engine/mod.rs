@@ -46,6 +46,7 @@ mod reload;
 mod shard;
 mod signal;
 mod snapshot;
+mod timers;
 
 use crate::codec::wire::Entry;
 use crate::eval::Evaluator;

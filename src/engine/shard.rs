@@ -6,7 +6,7 @@
 //! * an unbounded [`SegQueue`] inbox for operations forwarded by other shards (merges and
 //!   events that raced with a merge; at most one per merge or racing event),
 //! * its state behind a mutex that is only ever *tried*, never waited for, by writers: the
-//!   contacts, a timer heap (one live entry per contact: the next instant its rules could
+//!   contacts, a timer queue (`timers`; one live entry per contact: the next instant its rules could
 //!   change by time alone), and a roaring bitmap per segment and rule tag, plus one per manual
 //!   tag and one of all live contacts.
 //!
@@ -38,6 +38,7 @@
 use crate::engine::dedup::Dedup;
 use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
+use crate::engine::timers::{Timer, TimerHeap};
 use crate::eval::{Carry, Change, EvalState, Evaluator};
 use crate::event::{Event, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
@@ -47,8 +48,7 @@ use crate::state::{ContactState, StateConfig};
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -187,7 +187,7 @@ pub(crate) struct ShardState {
     /// The rules in force: this shard's own handle (see `Engine::load_rules`).
     pub(crate) eval: Option<Arc<Evaluator>>,
     slots: Pages<Slot>,
-    timers: BinaryHeap<Reverse<(Ts, u32)>>,
+    timers: TimerHeap,
     /// Per predicate of the plan: its members (segments) or holders (rule tags).
     pub(crate) bitmaps: Vec<RoaringBitmap>,
     /// Per manual tag: contacts whose latest `tag` event for it added it.
@@ -200,7 +200,7 @@ pub(crate) struct ShardState {
 }
 
 /// Bytes of one timer heap entry.
-pub(crate) const TIMER_ENTRY: usize = std::mem::size_of::<Reverse<(Ts, u32)>>();
+pub(crate) const TIMER_ENTRY: usize = std::mem::size_of::<Timer>();
 
 fn slot_index(c: ContactId, shards: usize) -> usize {
     c.0 as usize / shards
@@ -279,7 +279,7 @@ impl ShardState {
                 bitmaps[p].insert(c.0);
             }
             if let Some(t) = contact.eval.timer {
-                timers.push(Reverse((t, c.0)));
+                timers.push((t, c.0));
             }
             if let Some(p) = &contact.state.prefs {
                 for (tag, &on) in p.tags.iter() {
@@ -292,7 +292,7 @@ impl ShardState {
         }
         self.bitmaps = bitmaps;
         self.live = live;
-        self.timers = BinaryHeap::from(timers);
+        self.timers = TimerHeap::from_vec(timers);
         self.manual_tags = manual;
         self.timers_fired = timers_fired;
     }
@@ -314,7 +314,7 @@ impl ShardState {
         let Some(ev) = cx.eval else {
             return;
         };
-        while let Some(&Reverse((t, c))) = self.timers.peek() {
+        while let Some((t, c)) = self.timers.peek() {
             if t > upto || (t == upto && !inclusive) {
                 break;
             }
@@ -336,7 +336,7 @@ impl ShardState {
                 &mut changes,
             );
             if let Some(next) = contact.eval.timer {
-                self.timers.push(Reverse((next, c)));
+                self.timers.push((next, c));
             }
             self.publish(id, t, &changes, None, cx);
             changes.clear();
@@ -613,7 +613,7 @@ impl ShardState {
         let shards = cx.shards;
         if let Some(Slot::Live(contact)) = self.slots.get(slot_index(c, shards)) {
             if let Some(t) = contact.eval.timer.filter(|t| Some(*t) != before) {
-                self.timers.push(Reverse((t, c.0)));
+                self.timers.push((t, c.0));
             }
             for sym in manual {
                 let on = contact.state.manual_tag(*sym);
