@@ -42,7 +42,12 @@ struct Into<'a>(&'a mut Scratch);
 
 impl Writer for Into<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        self.0.extend_from_slice(bytes);
+        // Most writes are one byte (a tag, a small varint, a short length): a slice copy
+        // would be a call to `memmove`.
+        match bytes {
+            [b] => self.0.push(*b),
+            _ => self.0.extend_from_slice(bytes),
+        }
         Ok(())
     }
 }

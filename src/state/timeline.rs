@@ -78,9 +78,14 @@ fn varint(mut v: u64) -> ([u8; 10], usize) {
     (b, n + 1)
 }
 
-fn put_varint(out: &mut Vec<u8>, v: u64) {
-    let (b, n) = varint(v);
-    out.extend_from_slice(&b[..n]);
+/// Appends `v` as a varint a byte at a time: a copy of a slice this short would be a call to
+/// `memmove`.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 fn zigzag(v: i64) -> u64 {
