@@ -147,6 +147,50 @@ fn typed_events_obey_the_same_rules() {
     assert_eq!(engine.stats().invalid, 3);
 }
 
+/// A batch into a kept vector reports what `ingest_batch` reports, event by event, bad ones
+/// included, and leaves nothing of the previous batch in the vector.
+#[test]
+fn batches_into_a_kept_vector_report_each_event() {
+    let batch = || {
+        vec![
+            Event::new(10, Payload::AppOpen)
+                .with_id(IdType::Cookie, "a")
+                .unwrap()
+                .with_event_id("e1"),
+            Event::new(11, Payload::Identify),
+            Event::new(12, Payload::AppOpen)
+                .with_id(IdType::Cookie, "a")
+                .unwrap()
+                .with_event_id("e1"),
+            Event::new(13, Payload::AppOpen)
+                .with_id(IdType::Cookie, "b")
+                .unwrap(),
+        ]
+    };
+    let one = Engine::builder().build().unwrap();
+    let other = Engine::builder().build().unwrap();
+    let mut kept = vec![one.ingest(
+        Event::new(1, Payload::AppOpen)
+            .with_id(IdType::Cookie, "z")
+            .unwrap(),
+    )];
+    other
+        .ingest(
+            Event::new(1, Payload::AppOpen)
+                .with_id(IdType::Cookie, "z")
+                .unwrap(),
+        )
+        .unwrap();
+    one.ingest_batch_into(batch(), &mut kept);
+    let fresh = other.ingest_batch(batch());
+    assert_eq!(kept.len(), 4);
+    assert_eq!(format!("{kept:?}"), format!("{fresh:?}"));
+    assert!(kept[0].is_ok() && kept[1].is_err() && kept[3].is_ok());
+    assert_eq!(kept[2], Ok(tropa::Ingested::Duplicate));
+    assert_eq!(one.memberships(), other.memberships());
+    assert_eq!(one.contact_count(), 3);
+}
+
 #[test]
 fn unusable_settings_are_refused() {
     let e = Engine::builder().shards(0).build().err().unwrap();

@@ -166,10 +166,12 @@ fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
 fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
     // Batches are taken from the front by one moving iterator: `Vec::drain(..n)` would shift
     // the rest of the lane after every batch, and the harness would time its own memmove.
+    // One outcome vector per lane, reused batch after batch (`ingest_batch_into`).
     let drain = |lane: Vec<Event>| {
         let mut rest = lane.into_iter();
+        let mut outcomes = Vec::with_capacity(BATCH);
         while rest.len() > 0 {
-            engine.ingest_batch(rest.by_ref().take(BATCH));
+            engine.ingest_batch_into(rest.by_ref().take(BATCH), &mut outcomes);
         }
     };
     if threads == 1 {
@@ -206,10 +208,12 @@ fn ingest_json(engine: &Engine, recs: &[Rec]) -> Duration {
     for chunk in recs.chunks(CHUNK) {
         let lines: Vec<String> = chunk.iter().map(workload::json).collect();
         let t = Instant::now();
+        let mut outcomes = Vec::with_capacity(BATCH);
         for b in lines.chunks(BATCH) {
-            engine.ingest_batch(
+            engine.ingest_batch_into(
                 b.iter()
                     .map(|l| tropa::decode_line(l).expect("the workload's JSON is valid")),
+                &mut outcomes,
             );
         }
         spent += t.elapsed();
