@@ -421,7 +421,7 @@ impl Engine {
         let contact = st.get(c, self.shards.len())?;
         let mut p = contact.state.view(
             ProfileIdentity {
-                key: &rec.key,
+                key: rec.key(),
                 ids: &rec.ids,
             },
             &cx,

@@ -126,6 +126,7 @@ mod tests {
                 prop_assert_eq!(h.peek(), model.first().copied());
                 prop_assert_eq!(h.len(), model.len());
             }
+            model.sort_unstable();
             while let Some(x) = h.pop() {
                 prop_assert_eq!(Some(x), if model.is_empty() { None } else { Some(model.remove(0)) });
             }

@@ -960,7 +960,7 @@ impl Evaluator {
                 }
             }
             TermKind::Stage => {
-                if let Some(lp) = state.totals.last_purchase {
+                if let Some(lp) = state.totals.last_purchase() {
                     cand(lp.saturating_add(self.stage.dormancy));
                     cand(lp.saturating_add(self.stage.post_purchase));
                 }

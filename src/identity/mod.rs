@@ -169,23 +169,84 @@ pub(crate) struct Names {
     pub(crate) primary: String,
 }
 
-#[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
+/// What identity knows of a live contact.
+///
+/// The stable key is the primary id at creation. A live contact's identifiers only grow, so
+/// the key stays among them: the record keeps its position in `ids` instead of a second copy
+/// (an identifier is 40 bytes and its value a heap string). One identifier is kept inline,
+/// which is what most contacts (an anonymous visitor's cookie, a customer number) have.
+/// Stored as before, the key as an identifier first.
+#[derive(Debug, Clone)]
 pub(crate) struct Record {
-    pub(crate) key: Identifier,
     /// Sorted by priority; `ids[0]` is the primary id.
-    pub(crate) ids: Small<[Identifier; 2]>,
+    pub(crate) ids: Small<[Identifier; 1]>,
+    /// The key's position in `ids`.
+    key: u32,
     /// Every contact merged into this one, transitively.
     pub(crate) absorbed: Vec<ContactId>,
 }
 
 impl Record {
+    fn new(ids: Small<[Identifier; 1]>) -> Record {
+        Record {
+            ids,
+            key: 0,
+            absorbed: Vec::new(),
+        }
+    }
+
+    /// The stable key: the primary id when the contact was created.
+    pub(crate) fn key(&self) -> &Identifier {
+        &self.ids[self.key as usize]
+    }
+
     pub(crate) fn names(&self) -> Names {
         Names {
-            key: self.key.to_string(),
+            key: self.key().to_string(),
             primary: self.ids[0].to_string(),
         }
     }
+
+    /// Adds identifiers (none of them already here), keeping `ids` sorted and the key found.
+    fn add_ids(&mut self, more: impl IntoIterator<Item = Identifier>) {
+        let key = self.key().clone();
+        self.ids.extend(more);
+        self.ids.sort();
+        self.key = self.position(&key).expect("the key stays among the ids");
+    }
+
+    fn position(&self, id: &Identifier) -> Option<u32> {
+        self.ids.iter().position(|i| i == id).map(|p| p as u32)
+    }
 }
+
+impl bincode::Encode for Record {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.key(), &self.ids, &self.absorbed).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for Record {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (key, ids, absorbed): (Identifier, Small<[Identifier; 1]>, Vec<ContactId>) =
+            bincode::Decode::decode(d)?;
+        let mut r = Record {
+            ids,
+            key: 0,
+            absorbed,
+        };
+        r.key = r.position(&key).ok_or(bincode::error::DecodeError::Other(
+            "a contact's key is not among its identifiers",
+        ))?;
+        Ok(r)
+    }
+}
+bincode::impl_borrow_decode!(Record);
 
 /// A contact removed by an erase request.
 #[derive(Debug, Clone)]
@@ -440,19 +501,12 @@ impl Identity {
 
     fn create(&self, ids: &[&Identifier]) -> ContactId {
         let c = ContactId(self.next.fetch_add(1, Ordering::AcqRel));
-        let mut own: SmallVec<[Identifier; 2]> = ids.iter().map(|i| (*i).clone()).collect();
+        let mut own: SmallVec<[Identifier; 1]> = ids.iter().map(|i| (*i).clone()).collect();
         own.sort();
         for id in &own {
             self.index.insert(IdKey::of(id), c);
         }
-        self.records.insert(
-            c,
-            Record {
-                key: own[0].clone(),
-                ids: own.into(),
-                absorbed: Vec::new(),
-            },
-        );
+        self.records.insert(c, Record::new(own.into()));
         c
     }
 
@@ -464,8 +518,7 @@ impl Identity {
             self.index.insert(IdKey::of(id), c);
         }
         let mut r = self.records.get_mut(&c).expect("linked contact is live");
-        r.ids.extend(ids.iter().map(|i| (*i).clone()));
-        r.ids.sort();
+        r.add_ids(ids.iter().map(|i| (*i).clone()));
     }
 
     fn merge(&self, survivor: ContactId, from: ContactId) -> Option<Names> {
@@ -476,8 +529,7 @@ impl Identity {
             self.index.insert(IdKey::of(id), survivor);
         }
         let mut r = self.records.get_mut(&survivor).expect("survivor is live");
-        r.ids.extend(gone.ids);
-        r.ids.sort();
+        r.add_ids(gone.ids.0);
         r.absorbed.push(from);
         r.absorbed.extend(gone.absorbed);
         Some(names)
@@ -520,7 +572,7 @@ impl Identity {
             .records
             .iter()
             .map(|r| {
-                r.ids.iter().map(|i| 2 * i.value.len()).sum::<usize>()
+                r.ids.iter().map(|i| i.value.len()).sum::<usize>()
                     + std::mem::size_of::<Record>()
                     + if r.ids.spilled() {
                         r.ids.capacity() * std::mem::size_of::<Identifier>()
@@ -566,8 +618,39 @@ mod tests {
             id("email:x@y"),
             "primary id is the highest priority"
         );
-        assert_eq!(r.key, id("cookie:a"), "key is the primary id at creation");
+        assert_eq!(
+            r.key(),
+            &id("cookie:a"),
+            "key is the primary id at creation"
+        );
         assert_eq!(i.len(), 1);
+    }
+
+    /// A record is stored as it was when it held its key as a separate identifier; bytes
+    /// whose key is not among the identifiers are refused.
+    #[test]
+    fn records_are_stored_with_the_key_first() {
+        use crate::codec::{pack, unpack};
+        type Stored = (Identifier, Vec<Identifier>, Vec<ContactId>);
+        let i = Identity::new(IdLimits::default());
+        let a = i.resolve(&ids(&["cookie:a"])).contact;
+        let b = i.resolve(&ids(&["device:b"])).contact;
+        i.resolve(&ids(&["device:b", "email:x@y", "cookie:a"]));
+        let r = i.record(a).unwrap();
+        let want: Stored = (
+            id("cookie:a"),
+            vec![id("email:x@y"), id("device:b"), id("cookie:a")],
+            vec![b],
+        );
+        assert_eq!(r.ids.to_vec(), want.1);
+        assert_eq!(pack(&r), pack(&want));
+        let back: Record = unpack(&pack(&want)).unwrap();
+        assert_eq!(
+            (back.key(), &back.ids, &back.absorbed),
+            (r.key(), &r.ids, &r.absorbed)
+        );
+        let stray: Stored = (id("phone:1"), want.1.clone(), vec![]);
+        assert!(unpack::<Record>(&pack(&stray)).is_err());
     }
 
     #[test]

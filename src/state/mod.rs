@@ -86,21 +86,39 @@ impl<T> LwwMap<T> {
 }
 
 /// Purchase and refund totals, overall or for one brand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+///
+/// The first and last purchase times are plain fields that mean something only once there is a
+/// purchase (`Option<Ts>` would double their size: a time can be any `i64`, so there is no
+/// spare value for "none"); they read as options. Stored as before: the count and totals, then
+/// the two times as options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Commerce {
     pub(crate) purchases: u32,
     pub(crate) refunds: u32,
     pub(crate) revenue: Money,
-    pub(crate) first_purchase: Option<Ts>,
-    pub(crate) last_purchase: Option<Ts>,
+    /// Meaningful when `purchases > 0`; 0 otherwise.
+    first: Ts,
+    /// Meaningful when `purchases > 0`; 0 otherwise.
+    last: Ts,
 }
 
 impl Commerce {
+    pub(crate) fn first_purchase(&self) -> Option<Ts> {
+        (self.purchases > 0).then_some(self.first)
+    }
+
+    pub(crate) fn last_purchase(&self) -> Option<Ts> {
+        (self.purchases > 0).then_some(self.last)
+    }
+
     fn purchase(&mut self, ts: Ts, amount: Money) {
+        if self.purchases == 0 {
+            (self.first, self.last) = (ts, ts);
+        } else {
+            (self.first, self.last) = (self.first.min(ts), self.last.max(ts));
+        }
         self.purchases += 1;
         self.revenue.0 = self.revenue.0.saturating_add(amount.0);
-        self.first_purchase = Some(self.first_purchase.map_or(ts, |f| f.min(ts)));
-        self.last_purchase = self.last_purchase.max(Some(ts));
     }
 
     fn refund(&mut self, amount: Money) {
@@ -109,16 +127,63 @@ impl Commerce {
     }
 
     fn absorb(&mut self, o: Commerce) {
+        if o.purchases > 0 {
+            if self.purchases == 0 {
+                (self.first, self.last) = (o.first, o.last);
+            } else {
+                (self.first, self.last) = (self.first.min(o.first), self.last.max(o.last));
+            }
+        }
         self.purchases += o.purchases;
         self.refunds += o.refunds;
         self.revenue.0 = self.revenue.0.saturating_add(o.revenue.0);
-        self.first_purchase = match (self.first_purchase, o.first_purchase) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_purchase = self.last_purchase.max(o.last_purchase);
     }
 }
+
+impl bincode::Encode for Commerce {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (
+            self.purchases,
+            self.refunds,
+            self.revenue,
+            self.first_purchase(),
+            self.last_purchase(),
+        )
+            .encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for Commerce {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (purchases, refunds, revenue, first, last): (u32, u32, Money, Option<Ts>, Option<Ts>) =
+            bincode::Decode::decode(d)?;
+        match (purchases > 0, first, last) {
+            (true, Some(first), Some(last)) if first <= last => Ok(Commerce {
+                purchases,
+                refunds,
+                revenue,
+                first,
+                last,
+            }),
+            (false, None, None) => Ok(Commerce {
+                purchases,
+                refunds,
+                revenue,
+                first: 0,
+                last: 0,
+            }),
+            _ => Err(bincode::error::DecodeError::Other(
+                "purchase times that do not fit the purchase count",
+            )),
+        }
+    }
+}
+bincode::impl_borrow_decode!(Commerce);
 
 /// Per-brand activity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -391,5 +456,44 @@ impl ContactState {
                 .as_ref()
                 .map_or(0, |p| std::mem::size_of::<Prefs>() + p.heap_bytes())
             + self.timeline.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{pack, unpack};
+
+    /// The bytes a `Commerce` with optional times was stored as.
+    type Stored = (u32, u32, Money, Option<Ts>, Option<Ts>);
+
+    #[test]
+    fn commerce_is_stored_as_with_optional_times() {
+        let mut c = Commerce::default();
+        assert_eq!(
+            pack(&c),
+            pack(&(0u32, 0u32, Money(0), None::<Ts>, None::<Ts>))
+        );
+        c.refund(Money(5));
+        c.purchase(-40, Money(100));
+        c.purchase(70, Money(1));
+        c.purchase(-90, Money(2));
+        let want: Stored = (3, 1, Money(98), Some(-90), Some(70));
+        assert_eq!(pack(&c), pack(&want));
+        assert_eq!(unpack::<Commerce>(&pack(&want)).unwrap(), c);
+        let mut other = Commerce::default();
+        other.absorb(c);
+        assert_eq!(other, c);
+        other.absorb(Commerce::default());
+        assert_eq!(other, c);
+        for bad in [
+            (1, 0, Money(1), None, None),
+            (0, 0, Money(0), Some(1), Some(1)),
+            (1, 0, Money(1), Some(2), Some(1)),
+            (1, 0, Money(1), Some(2), None),
+        ] {
+            let bad: Stored = bad;
+            assert!(unpack::<Commerce>(&pack(&bad)).is_err(), "{bad:?}");
+        }
     }
 }

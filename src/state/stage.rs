@@ -60,7 +60,7 @@ impl Default for StageWindows {
 impl ContactState {
     /// The stage at engine time `now`.
     pub(crate) fn stage(&self, identified: bool, now: Ts, w: StageWindows) -> Stage {
-        let last = self.totals.last_purchase;
+        let last = self.totals.last_purchase();
         match last {
             Some(lp) if now.saturating_sub(lp) >= w.dormancy => Stage::Dormant,
             _ if self.has_cart() => Stage::InPurchase,

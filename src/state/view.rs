@@ -167,8 +167,8 @@ impl ContactState {
             purchases: u64::from(self.totals.purchases),
             refunds: u64::from(self.totals.refunds),
             revenue: money(self.totals.revenue),
-            first_purchase: self.totals.first_purchase,
-            last_purchase: self.totals.last_purchase,
+            first_purchase: self.totals.first_purchase(),
+            last_purchase: self.totals.last_purchase(),
             brands: self
                 .brands
                 .iter()
@@ -179,8 +179,8 @@ impl ContactState {
                             purchases: u64::from(s.commerce.purchases),
                             revenue: money(s.commerce.revenue),
                             last_seen: s.last_seen,
-                            first_purchase: s.commerce.first_purchase,
-                            last_purchase: s.commerce.last_purchase,
+                            first_purchase: s.commerce.first_purchase(),
+                            last_purchase: s.commerce.last_purchase(),
                         },
                     )
                 })
