@@ -1,7 +1,7 @@
 //! Identity resolution: which contact an event belongs to (SPEC 2).
 //!
 //! * `index` maps every known identifier to the contact that owns it.
-//! * `records` holds, per live contact, its identifiers (sorted, so the first is the primary
+//! * `records` holds, in vectors by contact id, per live contact, its identifiers (sorted, so the first is the primary
 //!   id), its stable key and the ids of the contacts it absorbed.
 //!
 //! **Concurrency.** Reads take no engine lock: an event whose identifiers are all known and all
@@ -17,6 +17,7 @@
 //! `engine::shard`), so nothing is lost.
 
 mod key;
+mod records;
 
 use crate::codec::Small;
 use crate::event::{IdType, Identifier};
@@ -24,6 +25,7 @@ use ahash::RandomState;
 use dashmap::DashMap;
 use key::IdKey;
 use parking_lot::Mutex;
+use records::Records;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::fmt;
@@ -258,7 +260,7 @@ pub(crate) struct Erased {
 
 pub(crate) struct Identity {
     index: DashMap<IdKey, ContactId, RandomState>,
-    records: DashMap<ContactId, Record, RandomState>,
+    records: Records,
     /// Names of contacts merged away or erased, until their shard has emitted their last
     /// signals (see [`Identity::names`]).
     retired: DashMap<ContactId, Names, RandomState>,
@@ -271,7 +273,7 @@ impl Identity {
     pub(crate) fn new(limits: IdLimits) -> Identity {
         Identity {
             index: DashMap::with_hasher(RandomState::new()),
-            records: DashMap::with_hasher(RandomState::new()),
+            records: Records::default(),
             retired: DashMap::with_hasher(RandomState::new()),
             next: AtomicU32::new(0),
             writer: Mutex::new(()),
@@ -286,19 +288,19 @@ impl Identity {
 
     /// A copy of a live contact's record.
     pub(crate) fn record(&self, c: ContactId) -> Option<Record> {
-        self.records.get(&c).map(|r| r.clone())
+        self.records.get(c, Record::clone)
     }
 
     /// A live contact's primary id.
     pub(crate) fn primary(&self, c: ContactId) -> Option<String> {
-        self.records.get(&c).map(|r| r.ids[0].to_string())
+        self.records.get(c, |r| r.ids[0].to_string())
     }
 
     /// How signals name a contact: a live one by its record, one just merged away or erased
     /// by the names it had.
     pub(crate) fn names(&self, c: ContactId) -> Names {
-        if let Some(r) = self.records.get(&c) {
-            return r.names();
+        if let Some(n) = self.records.get(c, Record::names) {
+            return n;
         }
         self.retired.get(&c).map(|n| n.clone()).unwrap_or_default()
     }
@@ -310,7 +312,9 @@ impl Identity {
 
     /// Live contacts.
     pub(crate) fn contacts(&self) -> Vec<ContactId> {
-        let mut v: Vec<ContactId> = self.records.iter().map(|r| *r.key()).collect();
+        let mut v: Vec<ContactId> = Vec::with_capacity(self.records.len());
+        self.records
+            .for_each_stripe(|it| v.extend(it.map(|(c, _)| c)));
         v.sort_unstable();
         v
     }
@@ -326,28 +330,19 @@ impl Identity {
     /// Calls `f` with the live contacts' records, `n` at a time, in no particular order (for
     /// a snapshot; identity must not change meanwhile).
     pub(crate) fn records_chunked(&self, n: usize, mut f: impl FnMut(&[(ContactId, &Record)])) {
-        let mut held = Vec::with_capacity(n);
-        let mut flush = |held: &mut Vec<_>| {
-            let chunk: Vec<(ContactId, &Record)> = held
-                .iter()
-                .map(
-                    |r: &dashmap::mapref::multiple::RefMulti<'_, ContactId, Record>| {
-                        (*r.key(), r.value())
-                    },
-                )
-                .collect();
-            f(&chunk);
-            held.clear();
-        };
-        for r in self.records.iter() {
-            held.push(r);
-            if held.len() == n {
-                flush(&mut held);
+        self.records.for_each_stripe(|it| {
+            let mut chunk = Vec::with_capacity(n);
+            for r in it {
+                chunk.push(r);
+                if chunk.len() == n {
+                    f(&chunk);
+                    chunk.clear();
+                }
             }
-        }
-        if !held.is_empty() {
-            flush(&mut held);
-        }
+            if !chunk.is_empty() {
+                f(&chunk);
+            }
+        });
     }
 
     /// Adds a record read back from a snapshot. Refused (identity unchanged) when the id is
@@ -359,8 +354,7 @@ impl Identity {
         if r.ids.is_empty() || !r.ids.windows(2).all(|w| w[0] < w[1]) {
             return Err("a contact's identifiers are missing or out of order");
         }
-        if self.records.contains_key(&c)
-            || r.ids.iter().any(|i| self.index.contains_key(&IdKey::of(i)))
+        if self.records.contains(c) || r.ids.iter().any(|i| self.index.contains_key(&IdKey::of(i)))
         {
             return Err("a contact or identifier is recorded twice");
         }
@@ -435,12 +429,7 @@ impl Identity {
         unowned.sort();
         let owned_ids: Vec<Vec<Identifier>> = roots
             .iter()
-            .map(|c| {
-                self.records
-                    .get(c)
-                    .map(|r| r.ids.to_vec())
-                    .unwrap_or_default()
-            })
+            .map(|c| self.records.get(*c, |r| r.ids.to_vec()).unwrap_or_default())
             .collect();
         let conflict = self
             .limits
@@ -481,11 +470,11 @@ impl Identity {
             None => (self.create(&[top]), true),
         };
         for id in unowned.iter().copied().filter(|id| *id != top) {
-            let ok = self.records.get(&target).is_some_and(|r| {
+            let ok = self.records.get(target, |r| {
                 !self
                     .limits
                     .violated_by(r.ids.iter().chain(std::iter::once(id)))
-            });
+            }) == Some(true);
             if ok {
                 self.link(target, &[id]);
             }
@@ -517,21 +506,25 @@ impl Identity {
         for id in ids {
             self.index.insert(IdKey::of(id), c);
         }
-        let mut r = self.records.get_mut(&c).expect("linked contact is live");
-        r.add_ids(ids.iter().map(|i| (*i).clone()));
+        self.records
+            .update(c, |r| r.add_ids(ids.iter().map(|i| (*i).clone())))
+            .expect("linked contact is live");
     }
 
     fn merge(&self, survivor: ContactId, from: ContactId) -> Option<Names> {
-        let (_, gone) = self.records.remove(&from)?;
+        let gone = self.records.remove(from)?;
         let names = gone.names();
         self.retired.insert(from, names.clone());
         for id in &gone.ids {
             self.index.insert(IdKey::of(id), survivor);
         }
-        let mut r = self.records.get_mut(&survivor).expect("survivor is live");
-        r.add_ids(gone.ids.0);
-        r.absorbed.push(from);
-        r.absorbed.extend(gone.absorbed);
+        self.records
+            .update(survivor, |r| {
+                r.add_ids(gone.ids.0);
+                r.absorbed.push(from);
+                r.absorbed.extend(gone.absorbed);
+            })
+            .expect("survivor is live");
         Some(names)
     }
 
@@ -549,7 +542,7 @@ impl Identity {
         roots
             .into_iter()
             .filter_map(|c| {
-                let (_, rec) = self.records.remove(&c)?;
+                let rec = self.records.remove(c)?;
                 for id in &rec.ids {
                     self.index.remove(&IdKey::of(id));
                 }
@@ -568,22 +561,19 @@ impl Identity {
     pub(crate) fn heap_bytes(&self) -> usize {
         let per_id = std::mem::size_of::<IdKey>() + std::mem::size_of::<ContactId>() + 16;
         let boxed: usize = self.index.iter().map(|e| e.key().heap_bytes()).sum();
-        let strings: usize = self
-            .records
-            .iter()
-            .map(|r| {
-                r.ids.iter().map(|i| i.value.len()).sum::<usize>()
-                    + std::mem::size_of::<Record>()
+        let mut strings = 0;
+        self.records.for_each_stripe(|it| {
+            for (_, r) in it {
+                strings += r.ids.iter().map(|i| i.value.len()).sum::<usize>()
                     + if r.ids.spilled() {
                         r.ids.capacity() * std::mem::size_of::<Identifier>()
                     } else {
                         0
                     }
-                    + r.absorbed.capacity() * 4
-                    + 24
-            })
-            .sum();
-        self.index.len() * per_id + boxed + strings
+                    + r.absorbed.capacity() * 4;
+            }
+        });
+        self.index.len() * per_id + boxed + self.records.heap_bytes() + strings
     }
 }
 
