@@ -10,12 +10,13 @@
 //! both contacts' events to one.
 
 pub(crate) mod cart;
+mod channels;
 mod stage;
 pub(crate) mod timeline;
 mod view;
 
 use crate::codec::Small;
-use crate::event::{Channel, Event, Money, Payload, Ts, Value};
+use crate::event::{Event, Money, Payload, Ts, Value};
 use crate::intern::{Interner, Sym};
 use smallvec::SmallVec;
 
@@ -205,7 +206,7 @@ pub(crate) struct ContactState {
     pub(crate) first_seen: Ts,
     pub(crate) last_seen: Ts,
     pub(crate) events: u64,
-    pub(crate) channels: Small<[(Channel, Ts); 2]>,
+    pub(crate) channels: channels::ChannelTimes,
     pub(crate) totals: Commerce,
     pub(crate) brands: Small<[(Sym, BrandStats); 1]>,
     /// Boxed: most contacts never fill a cart, and a small profile keeps more of them in cache.
@@ -249,20 +250,13 @@ impl Default for ContactState {
             first_seen: Ts::MAX,
             last_seen: Ts::MIN,
             events: 0,
-            channels: Small::new(),
+            channels: channels::ChannelTimes::default(),
             totals: Commerce::default(),
             brands: Small::new(),
             cart: None,
             prefs: None,
             timeline: timeline::Timeline::default(),
         }
-    }
-}
-
-fn max_into<K: PartialEq + Copy>(list: &mut SmallVec<[(K, Ts); 2]>, key: K, ts: Ts) {
-    match list.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, t)) => *t = (*t).max(ts),
-        None => list.push((key, ts)),
     }
 }
 
@@ -329,7 +323,7 @@ impl ContactState {
         self.events += 1;
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
-        max_into(&mut self.channels, ev.channel, ts);
+        self.channels.see(ev.channel, ts);
         let brand = syms.intern(&ev.brand);
         if !ev.brand.is_empty() {
             let b = self.brand_mut(brand);
@@ -400,9 +394,7 @@ impl ContactState {
         self.first_seen = self.first_seen.min(o.first_seen);
         self.last_seen = self.last_seen.max(o.last_seen);
         self.events += o.events;
-        for (c, t) in o.channels {
-            max_into(&mut self.channels, c, t);
-        }
+        self.channels.absorb(&o.channels);
         self.totals.absorb(o.totals);
         for (b, s) in o.brands {
             let mine = self.brand_mut(b);
@@ -445,7 +437,7 @@ impl ContactState {
 
     /// Heap bytes owned by this state beyond its own size (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
-        sv_heap(&self.channels)
+        self.channels.heap_bytes()
             + sv_heap(&self.brands)
             + self
                 .cart

@@ -188,7 +188,7 @@ impl ContactState {
             channels: self
                 .channels
                 .iter()
-                .map(|(c, t)| (c.as_str().to_owned(), *t))
+                .map(|(c, t)| (c.as_str().to_owned(), t))
                 .collect(),
             cart_items: the_cart.items(),
             cart_value: money(the_cart.value()),
