@@ -27,6 +27,10 @@ pub(super) enum IdJob {
     },
 }
 
+/// Operations a drain takes from a shard's queues ahead of the one it applies, so that their
+/// contacts' slots load meanwhile (see [`super::prefetch`]).
+const AHEAD: usize = 8;
+
 /// Arrival numbers a thread takes at a time (without a log).
 const SEQ_BLOCK: u64 = 256;
 
@@ -423,7 +427,26 @@ impl Engine {
                     eval: ev.as_deref(),
                     ..base
                 };
-                while let Some(op) = shard.next_op() {
+                // Operations wait in `ahead` until AHEAD more are taken, while their contacts'
+                // slots are loaded into cache; they are applied in the order taken.
+                let mut ahead = std::mem::take(&mut st.ahead);
+                loop {
+                    let op = match shard.next_op() {
+                        Some(op) => {
+                            st.prefetch(op.target(), cx.shards);
+                            ahead.push_back(op);
+                            // Halfway along, the slot is in cache: load what it points to.
+                            if let Some(mid) = ahead.len().checked_sub(AHEAD / 2 + 1) {
+                                st.prefetch_heap(ahead[mid].target(), cx.shards);
+                            }
+                            if ahead.len() <= AHEAD {
+                                continue;
+                            }
+                            ahead.pop_front()
+                        }
+                        None => ahead.pop_front(),
+                    };
+                    let Some(op) = op else { break };
                     if let Some(fwd) = st.apply(op, &cx) {
                         let j = self.shard_of(fwd.target());
                         self.shards[j].inbox.push(fwd);
@@ -432,6 +455,7 @@ impl Engine {
                         }
                     }
                 }
+                st.ahead = ahead;
                 // Time asked for by `advance_to` or `flush`.
                 let due = shard.due.load(Ordering::Acquire);
                 if due > shard.fired.load(Ordering::Acquire) {

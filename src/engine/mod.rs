@@ -41,6 +41,7 @@ mod ingest;
 mod jsonl;
 mod outcome;
 mod pages;
+mod prefetch;
 mod query;
 mod reload;
 mod shard;

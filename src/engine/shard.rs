@@ -48,7 +48,7 @@ use crate::state::{ContactState, StateConfig};
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -197,6 +197,9 @@ pub(crate) struct ShardState {
     /// Timers fired so far.
     pub(crate) timers_fired: u64,
     changes: Vec<Change>,
+    /// Operations taken from the queues and waiting to be applied while their contacts'
+    /// slots load (see `Engine::pump`); empty between drains.
+    pub(crate) ahead: VecDeque<Op>,
 }
 
 /// Bytes of one timer heap entry.
@@ -217,6 +220,29 @@ impl ShardState {
 
     fn slot_mut(&mut self, c: ContactId, shards: usize) -> &mut Slot {
         self.slots.grow_to(slot_index(c, shards))
+    }
+
+    /// Starts loading `c`'s slot into cache, for an operation about to be applied.
+    pub(crate) fn prefetch(&self, c: ContactId, shards: usize) {
+        if let Some(slot) = self.slots.get(slot_index(c, shards)) {
+            super::prefetch::prefetch(slot);
+        }
+    }
+
+    /// Starts loading the heap parts of `c` that an event reads and writes: its timeline's
+    /// ends, its term slots, its brands and cart. Called once its slot is likely in cache.
+    pub(crate) fn prefetch_heap(&self, c: ContactId, shards: usize) {
+        use super::prefetch::{prefetch, prefetch_ends};
+        if let Some(c) = self.get(c, shards) {
+            prefetch_ends(c.state.timeline.bytes());
+            prefetch_ends(c.eval.slots());
+            if c.state.brands.spilled() {
+                prefetch_ends(&c.state.brands);
+            }
+            if let Some(cart) = &c.state.cart {
+                prefetch(&**cart);
+            }
+        }
     }
 
     pub(crate) fn get(&self, c: ContactId, shards: usize) -> Option<&Contact> {

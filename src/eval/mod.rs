@@ -180,6 +180,13 @@ pub(crate) struct EvalState {
     at: i64,
 }
 
+impl EvalState {
+    /// The term slots held (for a prefetch).
+    pub(crate) fn slots(&self) -> &[terms::SlotState] {
+        self.terms.as_slice()
+    }
+}
+
 /// Stored without `at`, as before it existed: the bytes of a snapshot are unchanged.
 impl bincode::Encode for EvalState {
     fn encode<E: bincode::enc::Encoder>(

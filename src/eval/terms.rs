@@ -366,6 +366,11 @@ bincode::impl_borrow_decode!(SlotState);
 pub(crate) struct Slots(Vec<SlotState>);
 
 impl Slots {
+    /// The slots held (for a prefetch).
+    pub(crate) fn as_slice(&self) -> &[SlotState] {
+        &self.0
+    }
+
     fn find(&self, slot: usize) -> Result<usize, usize> {
         self.0.binary_search_by_key(&(slot as u32), |e| e.id)
     }

@@ -303,6 +303,11 @@ impl Timeline {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()
     }
+
+    /// The packed bytes (for a prefetch).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
 }
 
 /// Stored as the list of entries (a length, then each entry), as the timeline was before it
