@@ -345,6 +345,11 @@ impl ShardState {
                 break;
             }
             self.timers.pop();
+            // The next timer is almost always the new top: its contact loads while this one
+            // is evaluated.
+            if let Some((_, n)) = self.timers.peek() {
+                self.prefetch(ContactId(n), cx.shards);
+            }
             let id = ContactId(c);
             let Some(Slot::Live(contact)) = self.slots.get_mut(slot_index(id, cx.shards)) else {
                 continue;
