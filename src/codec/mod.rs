@@ -1,7 +1,8 @@
 //! The one place where tropa turns values into bytes and back.
 //!
-//! Every byte tropa makes of its own values goes through this module: the packed event
-//! payloads of the timeline (kept so that a rule loaded later can be backfilled from them),
+//! Every byte tropa makes of its own values goes through this module: the varints of the
+//! packed in-memory buffers ([`varint`]: a contact's timeline and cart operations), the packed
+//! event payloads of the timeline (kept so that a rule loaded later can be backfilled from them),
 //! and the files of a data directory ([`frame`]: file headers and checksummed records;
 //! [`wire`]: what a log record holds). The encoding is bincode 2.0 (pinned to 2.0.x: the
 //! crate is unmaintained upstream, RUSTSEC-2025-0141) in its standard configuration: varint
@@ -11,6 +12,7 @@
 
 pub(crate) mod frame;
 mod small;
+pub(crate) mod varint;
 pub(crate) mod wire;
 
 /// The version of every persisted byte: file headers, record framing and the encoding of

@@ -431,22 +431,18 @@ impl Engine {
                 // slots are loaded into cache; they are applied in the order taken.
                 let mut ahead = std::mem::take(&mut st.ahead);
                 loop {
-                    let op = match shard.next_op() {
-                        Some(op) => {
-                            st.prefetch(op.target(), cx.shards);
-                            ahead.push_back(op);
-                            // Halfway along, the slot is in cache: load what it points to.
-                            if let Some(mid) = ahead.len().checked_sub(AHEAD / 2 + 1) {
-                                st.prefetch_heap(ahead[mid].target(), cx.shards);
-                            }
-                            if ahead.len() <= AHEAD {
-                                continue;
-                            }
-                            ahead.pop_front()
+                    if let Some(op) = shard.next_op() {
+                        st.prefetch(op.target(), cx.shards);
+                        ahead.push_back(op);
+                        // Halfway along, the slot is in cache: load what it points to.
+                        if let Some(mid) = ahead.len().checked_sub(AHEAD / 2 + 1) {
+                            st.prefetch_heap(ahead[mid].target(), cx.shards);
                         }
-                        None => ahead.pop_front(),
-                    };
-                    let Some(op) = op else { break };
+                        if ahead.len() <= AHEAD {
+                            continue;
+                        }
+                    }
+                    let Some(op) = ahead.pop_front() else { break };
                     if let Some(fwd) = st.apply(op, &cx) {
                         let j = self.shard_of(fwd.target());
                         self.shards[j].inbox.push(fwd);

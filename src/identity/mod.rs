@@ -1,8 +1,9 @@
 //! Identity resolution: which contact an event belongs to (SPEC 2).
 //!
 //! * `index` maps every known identifier to the contact that owns it.
-//! * `records` holds, in vectors by contact id, per live contact, its identifiers (sorted, so the first is the primary
-//!   id), its stable key and the ids of the contacts it absorbed.
+//! * `records` holds, per live contact and at its id's place (see `records`), its identifiers
+//!   (sorted, so the first is the primary id), its stable key and the ids of the contacts it
+//!   absorbed.
 //!
 //! **Concurrency.** Reads take no engine lock: an event whose identifiers are all known and all
 //! lead to one contact (the bulk of traffic once people are known) resolves with one shared-map

@@ -111,3 +111,50 @@ impl Records {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Identifier;
+
+    fn record(s: &str) -> Record {
+        Record::new(crate::codec::Small(
+            [Identifier::parse_pair(s).unwrap()].into_iter().collect(),
+        ))
+    }
+
+    #[test]
+    fn records_sit_at_their_ids_across_stripes() {
+        let r = Records::default();
+        let ids = [0u32, 1, 63, 64, 65, 1000, 4097];
+        for c in ids {
+            r.insert(ContactId(c), record(&format!("customer:{c}")));
+        }
+        assert_eq!(r.len(), ids.len());
+        assert!(!r.contains(ContactId(2)));
+        assert_eq!(
+            r.get(ContactId(1000), |x| x.key().to_string()),
+            Some("customer:1000".to_string())
+        );
+        let gone = r.remove(ContactId(64)).unwrap();
+        assert_eq!(gone.key().to_string(), "customer:64");
+        assert!(r.remove(ContactId(64)).is_none());
+        assert!(r.remove(ContactId(99_999)).is_none());
+        assert_eq!(r.len(), ids.len() - 1);
+        r.update(ContactId(63), |x| x.absorbed.push(ContactId(64)))
+            .unwrap();
+        assert_eq!(
+            r.get(ContactId(63), |x| x.absorbed.clone()),
+            Some(vec![ContactId(64)])
+        );
+        let mut seen = Vec::new();
+        r.for_each_stripe(|it| seen.extend(it.map(|(c, x)| (c.0, x.key().to_string()))));
+        seen.sort();
+        let want: Vec<(u32, String)> = ids
+            .iter()
+            .filter(|c| **c != 64)
+            .map(|c| (*c, format!("customer:{c}")))
+            .collect();
+        assert_eq!(seen, want);
+    }
+}

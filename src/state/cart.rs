@@ -9,6 +9,7 @@
 //! comes last and is applied in place.
 
 use super::Stamp;
+use crate::codec::varint::{self, Cursor};
 use crate::codec::Small;
 use crate::event::Money;
 use crate::intern::Sym;
@@ -62,22 +63,6 @@ struct OpLog {
     last: Stamp,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 impl OpLog {
     fn last(&self) -> Option<Stamp> {
         (!self.buf.is_empty()).then_some(self.last)
@@ -90,24 +75,24 @@ impl OpLog {
             // Grow by half, not double: most carts stop at a few operations.
             self.buf.reserve_exact(40 + self.buf.len() / 2);
         }
-        put_varint(&mut self.buf, zigzag(op.at.ts.wrapping_sub(prev)));
-        put_varint(&mut self.buf, op.at.seq);
-        put_varint(&mut self.buf, u64::from(op.product.0));
+        let out = &mut self.buf;
+        varint::put_delta(out, op.at.ts, prev);
+        varint::put(out, op.at.seq);
+        varint::put(out, u64::from(op.product.0));
         // A delta is a quantity (a `u32`) with a sign, so the shift loses nothing.
-        put_varint(
-            &mut self.buf,
-            (zigzag(op.delta) << 1) | u64::from(op.price.is_some()),
+        varint::put(
+            out,
+            (varint::zigzag(op.delta) << 1) | u64::from(op.price.is_some()),
         );
         if let Some(p) = op.price {
-            put_varint(&mut self.buf, zigzag(p.0));
+            varint::put(out, varint::zigzag(p.0));
         }
         self.last = op.at;
     }
 
     fn iter(&self) -> OpIter<'_> {
         OpIter {
-            buf: &self.buf,
-            pos: 0,
+            c: Cursor::new(&self.buf),
             prev_ts: 0,
         }
     }
@@ -133,41 +118,24 @@ impl OpLog {
 
 /// Reads packed operations; the bytes were written by [`OpLog::push`].
 struct OpIter<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    c: Cursor<'a>,
     prev_ts: i64,
-}
-
-impl OpIter<'_> {
-    fn varint(&mut self) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = self.buf[self.pos];
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
 }
 
 impl Iterator for OpIter<'_> {
     type Item = CartOp;
 
     fn next(&mut self) -> Option<CartOp> {
-        if self.pos >= self.buf.len() {
+        if self.c.at_end() {
             return None;
         }
-        let ts = self.prev_ts.wrapping_add(unzigzag(self.varint()));
+        let ts = self.c.delta(self.prev_ts);
         self.prev_ts = ts;
-        let seq = self.varint();
-        let product = Sym(self.varint() as u32);
-        let d = self.varint();
-        let delta = unzigzag(d >> 1);
-        let price = (d & 1 == 1).then(|| Money(unzigzag(self.varint())));
+        let seq = self.c.varint();
+        let product = Sym(self.c.varint() as u32);
+        let d = self.c.varint();
+        let delta = varint::unzigzag(d >> 1);
+        let price = (d & 1 == 1).then(|| Money(varint::unzigzag(self.c.varint())));
         Some(CartOp {
             at: Stamp { ts, seq },
             product,
@@ -244,15 +212,16 @@ impl Cart {
             return;
         }
         self.last_purchase = Some(at);
+        if self.ops.last().is_none_or(|l| l <= at) {
+            // The usual purchase comes after every operation held: all of them go, unread.
+            self.ops = OpLog::default();
+            self.lines.clear();
+            return;
+        }
         let mut ops = self.ops.to_vec();
-        let before = ops.len();
         ops.retain(|o| o.at > at);
-        if ops.len() != before {
-            self.ops = OpLog::from_ops(&ops);
-        }
-        if ops.len() != before || !self.lines.is_empty() {
-            self.refold();
-        }
+        self.ops = OpLog::from_ops(&ops);
+        self.refold();
     }
 
     /// Combines two carts exactly: the later purchase wins, and the operations after it from
@@ -388,6 +357,17 @@ mod tests {
         assert!(c.is_empty());
         c.add(st(3, 4), p, 3, Some(Money(7)));
         assert_eq!(c.value(), Money(21));
+        // A late purchase between operations keeps the later ones and refolds them.
+        let mut late = Cart::default();
+        late.add(st(1, 1), p, 2, Some(Money(5)));
+        late.add(st(5, 5), p, 1, Some(Money(6)));
+        late.purchase(st(3, 3));
+        assert_eq!((late.items(), late.value()), (1, Money(6)));
+        assert_eq!(late.ops.to_vec().len(), 1);
+        // One after every operation drops them all.
+        late.purchase(st(9, 9));
+        assert!(late.is_empty());
+        assert_eq!(late.ops, OpLog::default());
     }
 
     /// Operations come back from the packed log as they went in, and a cart is stored as it

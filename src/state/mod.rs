@@ -478,6 +478,15 @@ mod tests {
         assert_eq!(other, c);
         other.absorb(Commerce::default());
         assert_eq!(other, c);
+        // Both sides with purchases: the earliest and the latest of the two.
+        let mut wide = Commerce::default();
+        wide.purchase(-100, Money(1));
+        wide.purchase(50, Money(1));
+        wide.absorb(c);
+        assert_eq!(
+            (wide.purchases, wide.first_purchase(), wide.last_purchase()),
+            (5, Some(-100), Some(70))
+        );
         for bad in [
             (1, 0, Money(1), None, None),
             (0, 0, Money(0), Some(1), Some(1)),

@@ -5,6 +5,7 @@
 //! so merging two timelines is exact.
 
 use super::Stamp;
+use crate::codec::varint::{self, Cursor};
 use crate::codec::Packed;
 use crate::event::{Channel, Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
@@ -65,108 +66,59 @@ pub(crate) struct Timeline {
     last_ts: i64,
 }
 
-/// `v` as a varint (seven bits a byte, low first), on the stack: at most ten bytes.
-fn varint(mut v: u64) -> ([u8; 10], usize) {
-    let mut b = [0u8; 10];
-    let mut n = 0;
-    while v >= 0x80 {
-        b[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    b[n] = v as u8;
-    (b, n + 1)
-}
-
-/// Appends `v` as a varint a byte at a time: a copy of a slice this short would be a call to
-/// `memmove`.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 /// Reads packed entries; the bytes were written by this module.
 struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    c: Cursor<'a>,
     prev_ts: i64,
 }
 
 impl Reader<'_> {
-    fn varint(&mut self) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = self.buf[self.pos];
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-
     /// The next entry's stamp, skipping the rest of it.
     fn stamp(&mut self) -> Stamp {
-        let ts = self.prev_ts.wrapping_add(unzigzag(self.varint()));
+        let ts = self.c.delta(self.prev_ts);
         self.prev_ts = ts;
-        let seq = self.varint();
-        self.pos += 2;
-        self.varint();
-        let n = self.varint() as usize;
-        self.pos += n;
+        let seq = self.c.varint();
+        self.c.pos += 2;
+        self.c.varint();
+        let n = self.c.varint() as usize;
+        self.c.pos += n;
         Stamp { ts, seq }
     }
 
     fn entry(&mut self) -> Entry {
-        let ts = self.prev_ts.wrapping_add(unzigzag(self.varint()));
+        let ts = self.c.delta(self.prev_ts);
         self.prev_ts = ts;
-        let seq = self.varint();
-        let kind = Kind::ALL[usize::from(self.buf[self.pos])];
-        let channel = Channel::ALL[usize::from(self.buf[self.pos + 1])];
-        self.pos += 2;
-        let brand = Sym(self.varint() as u32);
-        let n = self.varint() as usize;
-        let payload = Packed::from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
+        let seq = self.c.varint();
+        let [kind, channel] = self.c.bytes(2) else {
+            unreachable!("two bytes")
+        };
+        let brand = Sym(self.c.varint() as u32);
+        let n = self.c.varint() as usize;
         Entry {
             at: Stamp { ts, seq },
-            kind,
-            channel,
+            kind: Kind::ALL[usize::from(*kind)],
+            channel: Channel::ALL[usize::from(*channel)],
             brand,
-            payload,
+            payload: Packed::from_slice(self.c.bytes(n)),
         }
     }
 }
 
 /// Appends `e`, whose predecessor (if any) has time `prev_ts`.
 fn put_entry(out: &mut Vec<u8>, e: &Entry, prev_ts: i64) {
-    put_varint(out, zigzag(e.at.ts.wrapping_sub(prev_ts)));
-    put_varint(out, e.at.seq);
+    varint::put_delta(out, e.at.ts, prev_ts);
+    varint::put(out, e.at.seq);
     out.push(e.kind as u8);
     out.push(e.channel as u8);
-    put_varint(out, u64::from(e.brand.0));
-    put_varint(out, e.payload.len() as u64);
+    varint::put(out, u64::from(e.brand.0));
+    varint::put(out, e.payload.len() as u64);
     out.extend_from_slice(&e.payload);
 }
 
 impl Timeline {
     fn reader(&self) -> Reader<'_> {
         Reader {
-            buf: &self.buf,
-            pos: 0,
+            c: Cursor::new(&self.buf),
             prev_ts: 0,
         }
     }
@@ -199,10 +151,10 @@ impl Timeline {
             self.buf.clear();
             self.last_ts = 0;
         } else {
-            let next_ts = r.prev_ts.wrapping_add(unzigzag(r.varint()));
-            let rest = r.pos;
+            let next_ts = r.c.delta(r.prev_ts);
+            let rest = r.c.pos;
             // The successor's time in full, built on the stack.
-            let (head, n) = varint(zigzag(next_ts));
+            let (head, n) = varint::on_stack(varint::zigzag(next_ts));
             let head = &head[..n];
             if head.len() <= rest {
                 // Slide the rest down over the removed bytes, in place.
