@@ -145,6 +145,7 @@ pub mod event;
 mod identity;
 mod intern;
 pub mod persist;
+mod prefetch;
 pub mod rules;
 pub mod sim;
 mod state;

@@ -16,11 +16,12 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 const STRIPES: usize = 64;
 
+/// A thread's counts: bytes live, and calls that took memory (allocations and reallocations).
 #[repr(align(128))]
-struct Slot(AtomicIsize);
+struct Slot(AtomicIsize, AtomicUsize);
 
 #[allow(clippy::declare_interior_mutable_const)]
-const ZERO: Slot = Slot(AtomicIsize::new(0));
+const ZERO: Slot = Slot(AtomicIsize::new(0), AtomicUsize::new(0));
 static LIVE: [Slot; STRIPES] = [ZERO; STRIPES];
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
@@ -29,7 +30,7 @@ thread_local! {
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn add(n: isize) {
+fn add(n: isize, calls: usize) {
     let i = STRIPE
         .try_with(|s| {
             if s.get() == usize::MAX {
@@ -39,6 +40,9 @@ fn add(n: isize) {
         })
         .unwrap_or(0); // a thread being torn down counts into slot 0
     LIVE[i].0.fetch_add(n, Ordering::Relaxed);
+    if calls > 0 {
+        LIVE[i].1.fetch_add(calls, Ordering::Relaxed);
+    }
 }
 
 pub struct Counting;
@@ -49,25 +53,30 @@ impl Counting {
         let sum: isize = LIVE.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
         sum.max(0) as usize
     }
+
+    /// Allocations and reallocations so far, all threads.
+    pub fn calls(&self) -> usize {
+        LIVE.iter().map(|s| s.1.load(Ordering::Relaxed)).sum()
+    }
 }
 
 // SAFETY: every call is forwarded to the inner allocator unchanged; the counter only
 // observes sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        add(l.size() as isize);
+        add(l.size() as isize, 1);
         // SAFETY: same layout as asked of us.
         unsafe { Inner.alloc(l) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        add(-(l.size() as isize));
+        add(-(l.size() as isize), 0);
         // SAFETY: `p` came from `alloc` with this layout.
         unsafe { Inner.dealloc(p, l) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        add(new as isize - l.size() as isize);
+        add(new as isize - l.size() as isize, 1);
         // SAFETY: `p` came from `alloc` with layout `l`.
         unsafe { Inner.realloc(p, l, new) }
     }

@@ -28,7 +28,7 @@ pub(super) enum IdJob {
 }
 
 /// Operations a drain takes from a shard's queues ahead of the one it applies, so that their
-/// contacts' slots load meanwhile (see [`super::prefetch`]).
+/// contacts' slots load meanwhile (see [`crate::prefetch`]).
 const AHEAD: usize = 8;
 
 /// Arrival numbers a thread takes at a time (without a log).

@@ -41,7 +41,6 @@ mod ingest;
 mod jsonl;
 mod outcome;
 mod pages;
-mod prefetch;
 mod query;
 mod reload;
 mod shard;
@@ -63,6 +62,7 @@ use parking_lot::RwLock;
 use shard::{ApplyCx, Shard};
 use signal::Sink;
 use smallvec::SmallVec;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -79,6 +79,10 @@ pub use reload::RulesLoaded;
 pub use signal::{ExitReason, Signal, SignalKind};
 
 const NOT_STARTED: i64 = i64::MIN;
+
+/// Events a batch takes ahead of the one it admits, so that their identifiers and the index
+/// buckets these lead to load meanwhile.
+const LOOKAHEAD: usize = 8;
 
 /// Numbers engines (from 1: 0 is no engine).
 static ENGINES: AtomicU64 = AtomicU64::new(1);
@@ -303,11 +307,27 @@ impl Engine {
         out.clear();
         let mut touched = SmallVec::<[usize; 16]>::new();
         let mut lsn = 0;
-        out.extend(
-            events
-                .into_iter()
-                .map(|e| self.admit(e, &mut touched, &mut lsn)),
-        );
+        // Events wait in `ahead` until LOOKAHEAD more are taken: when one is taken its
+        // identifiers' values are loaded, halfway along the index buckets they lead to (see
+        // `crate::prefetch`).
+        let mut events = events.into_iter();
+        let mut ahead: VecDeque<Event> = VecDeque::with_capacity(LOOKAHEAD + 1);
+        loop {
+            if let Some(e) = events.next() {
+                for id in &e.ids {
+                    crate::prefetch::prefetch_at(id.value.as_ptr());
+                }
+                ahead.push_back(e);
+                if let Some(mid) = ahead.len().checked_sub(LOOKAHEAD / 2 + 1) {
+                    self.identity.prefetch(&ahead[mid].ids);
+                }
+                if ahead.len() <= LOOKAHEAD {
+                    continue;
+                }
+            }
+            let Some(e) = ahead.pop_front() else { break };
+            out.push(self.admit(e, &mut touched, &mut lsn));
+        }
         for s in touched {
             self.pump(s);
         }

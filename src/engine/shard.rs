@@ -225,14 +225,14 @@ impl ShardState {
     /// Starts loading `c`'s slot into cache, for an operation about to be applied.
     pub(crate) fn prefetch(&self, c: ContactId, shards: usize) {
         if let Some(slot) = self.slots.get(slot_index(c, shards)) {
-            super::prefetch::prefetch(slot);
+            crate::prefetch::prefetch(slot);
         }
     }
 
     /// Starts loading the heap parts of `c` that an event reads and writes: its timeline's
     /// ends, its term slots, its brands and cart. Called once its slot is likely in cache.
     pub(crate) fn prefetch_heap(&self, c: ContactId, shards: usize) {
-        use super::prefetch::{prefetch, prefetch_ends};
+        use crate::prefetch::{prefetch, prefetch_ends};
         if let Some(c) = self.get(c, shards) {
             prefetch_ends(c.state.timeline.bytes());
             prefetch_ends(c.eval.slots());

@@ -17,6 +17,7 @@
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
 //! `engine::shard`), so nothing is lost.
 
+mod index;
 mod key;
 mod records;
 
@@ -24,6 +25,7 @@ use crate::codec::Small;
 use crate::event::{IdType, Identifier};
 use ahash::RandomState;
 use dashmap::DashMap;
+use index::Index;
 use key::IdKey;
 use parking_lot::Mutex;
 use records::Records;
@@ -260,7 +262,7 @@ pub(crate) struct Erased {
 }
 
 pub(crate) struct Identity {
-    index: DashMap<IdKey, ContactId, RandomState>,
+    index: Index,
     records: Records,
     /// Names of contacts merged away or erased, until their shard has emitted their last
     /// signals (see [`Identity::names`]).
@@ -273,7 +275,7 @@ pub(crate) struct Identity {
 impl Identity {
     pub(crate) fn new(limits: IdLimits) -> Identity {
         Identity {
-            index: DashMap::with_hasher(RandomState::new()),
+            index: Index::default(),
             records: Records::default(),
             retired: DashMap::with_hasher(RandomState::new()),
             next: AtomicU32::new(0),
@@ -284,7 +286,15 @@ impl Identity {
 
     /// The contact that owns an identifier.
     pub(crate) fn owner(&self, id: &Identifier) -> Option<ContactId> {
-        self.index.get(&IdKey::of(id)).map(|c| *c)
+        self.index.get(&IdKey::of(id))
+    }
+
+    /// Asks for the index buckets that looking up `ids` reads first to be loaded into cache
+    /// (a hint, for an event about to be admitted).
+    pub(crate) fn prefetch(&self, ids: &[Identifier]) {
+        for id in ids {
+            self.index.prefetch(&IdKey::of(id));
+        }
     }
 
     /// A copy of a live contact's record.
@@ -355,7 +365,10 @@ impl Identity {
         if r.ids.is_empty() || !r.ids.windows(2).all(|w| w[0] < w[1]) {
             return Err("a contact's identifiers are missing or out of order");
         }
-        if self.records.contains(c) || r.ids.iter().any(|i| self.index.contains_key(&IdKey::of(i)))
+        if self.records.contains(c)
+            || r.ids
+                .iter()
+                .any(|i| self.index.get(&IdKey::of(i)).is_some())
         {
             return Err("a contact or identifier is recorded twice");
         }
@@ -560,8 +573,6 @@ impl Identity {
 
     /// Approximate heap bytes of the index and records (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let per_id = std::mem::size_of::<IdKey>() + std::mem::size_of::<ContactId>() + 16;
-        let boxed: usize = self.index.iter().map(|e| e.key().heap_bytes()).sum();
         let mut strings = 0;
         self.records.for_each_stripe(|it| {
             for (_, r) in it {
@@ -574,7 +585,7 @@ impl Identity {
                     + r.absorbed.capacity() * 4;
             }
         });
-        self.index.len() * per_id + boxed + self.records.heap_bytes() + strings
+        self.index.heap_bytes() + self.records.heap_bytes() + strings
     }
 }
 

@@ -1,10 +1,11 @@
 //! A hint to the processor to start loading memory that is about to be read.
 //!
 //! A shard drains its queue a few operations ahead of the one it applies and asks for each
-//! waiting operation's contact slot to be loaded meanwhile (see `Engine::pump`). With a
-//! million contacts a slot is almost never in cache: the first read of it was a tenth of the
-//! time of a one-segment event, spent waiting for memory; with the hint several such loads
-//! are under way at once.
+//! waiting operation's contact slot to be loaded meanwhile (see `Engine::pump`); a batch
+//! being ingested does the same for the identifier index's buckets of the events a few
+//! places ahead. With a million contacts neither is almost ever in cache: the first read of a
+//! slot was a tenth of the time of a one-segment event, spent waiting for memory; with the
+//! hint several such loads are under way at once.
 
 /// Asks for the first and the last cache line of `s` to be loaded (a contact's heap parts:
 /// the start is where a timeline's oldest entry is read, the end where the next is written).
@@ -20,19 +21,26 @@ pub(crate) fn prefetch_ends<T>(s: &[T]) {
 /// program can observe, and does nothing on processors without such a hint.
 #[inline]
 pub(crate) fn prefetch<T>(r: &T) {
+    prefetch_at(r as *const T);
+}
+
+/// Asks for the cache lines of a `T` at `p` (up to eight of them) to be loaded. `p` is never
+/// read, so it may point anywhere, even at memory since freed (a hint that comes late).
+#[inline]
+pub(crate) fn prefetch_at<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (r as *const T).cast::<i8>();
-        let lines = std::mem::size_of::<T>().div_ceil(64).min(8);
-        for i in 0..lines {
+        let p = p.cast::<i8>();
+        // The lines from the one `p` is in to the one the value's last byte is in.
+        let lines = (p as usize % 64 + std::mem::size_of::<T>().max(1)).div_ceil(64);
+        for i in 0..lines.min(8) {
             // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 processor has (it is in the
             // target's baseline features). A prefetch is only a hint: it never faults and
-            // never reads memory as far as the program can tell, so any address would do;
-            // these are inside or just past `*r`.
+            // never reads memory as far as the program can tell, so any address would do.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i * 64)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = p;
 }
