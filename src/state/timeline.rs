@@ -55,16 +55,29 @@ impl Entry {
 ///
 /// so a page view costs about ten bytes instead of eighty. The usual event is the newest: it
 /// is appended, and the oldest, when the timeline is full, removed from the front (its
-/// successor's time is written again in full). A late event re-packs the buffer. The buffer
-/// is private to this module; what a snapshot stores is the list of entries, as before.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// successor's time is written again in full, and `head` moves past it: nothing is shifted).
+/// The bytes before `head` are taken back when the end needs room, by one shift of the
+/// live bytes, before the buffer grows. A late event re-packs the buffer. The buffer is
+/// private to this module; what a snapshot stores is the list of entries, as before.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Timeline {
     buf: Vec<u8>,
+    /// Where the oldest kept entry starts in `buf`.
+    head: u32,
     len: u32,
     /// The newest entry's time (0 when empty): an event later than it is appended without
     /// reading the buffer.
     last_ts: i64,
 }
+
+/// Equal when the kept entries are: the bytes before `head` and spare capacity do not count.
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Timeline) -> bool {
+        self.len == other.len && self.last_ts == other.last_ts && self.live() == other.live()
+    }
+}
+
+impl Eq for Timeline {}
 
 /// Reads packed entries; the bytes were written by this module.
 struct Reader<'a> {
@@ -116,9 +129,14 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, prev_ts: i64) {
 }
 
 impl Timeline {
+    /// The kept entries' bytes.
+    fn live(&self) -> &[u8] {
+        &self.buf[self.head as usize..]
+    }
+
     fn reader(&self) -> Reader<'_> {
         Reader {
-            c: Cursor::new(&self.buf),
+            c: Cursor::new(self.live()),
             prev_ts: 0,
         }
     }
@@ -134,6 +152,7 @@ impl Timeline {
         buf.shrink_to_fit();
         Timeline {
             buf,
+            head: 0,
             len: entries.len() as u32,
             last_ts: prev,
         }
@@ -143,29 +162,61 @@ impl Timeline {
         self.entries().collect()
     }
 
-    /// Removes the oldest entry: its bytes, and its successor's time written in full.
+    /// Removes the oldest entry: `head` moves past it, and its successor's time is written in
+    /// full just before the successor's other fields.
     fn pop_front(&mut self) {
         let mut r = self.reader();
         r.stamp();
         if self.len == 1 {
             self.buf.clear();
+            self.head = 0;
             self.last_ts = 0;
         } else {
             let next_ts = r.c.delta(r.prev_ts);
-            let rest = r.c.pos;
+            let head = self.head as usize;
+            let rest = head + r.c.pos;
             // The successor's time in full, built on the stack.
-            let (head, n) = varint::on_stack(varint::zigzag(next_ts));
-            let head = &head[..n];
-            if head.len() <= rest {
-                // Slide the rest down over the removed bytes, in place.
-                let start = rest - head.len();
-                self.buf[start..rest].copy_from_slice(head);
-                self.buf.drain(..start);
+            let (full, n) = varint::on_stack(varint::zigzag(next_ts));
+            let full = &full[..n];
+            if full.len() <= rest - head {
+                let start = rest - full.len();
+                self.buf[start..rest].copy_from_slice(full);
+                self.head = start as u32;
             } else {
-                self.buf.splice(..rest, head.iter().copied());
+                // The removed bytes are fewer than the full time needs: shift once.
+                self.buf.splice(head..rest, full.iter().copied());
             }
         }
         self.len -= 1;
+    }
+
+    /// Moves the kept bytes to the front of the buffer, taking back the bytes before `head`.
+    fn compact(&mut self) {
+        let head = self.head as usize;
+        if head > 0 {
+            self.buf.copy_within(head.., 0);
+            self.buf.truncate(self.buf.len() - head);
+            self.head = 0;
+        }
+    }
+
+    /// Makes room at the end for `extra` more bytes: first by taking back the bytes before
+    /// `head`, then by growing the buffer (by half while the timeline fills, by a quarter
+    /// once the entry to come makes it hold `capacity`, when only the entries' sizes vary).
+    fn make_room(&mut self, extra: usize, capacity: usize) {
+        if self.buf.len() + extra <= self.buf.capacity() {
+            return;
+        }
+        self.compact();
+        let live = self.buf.len();
+        if live + extra > self.buf.capacity() {
+            let slack = if self.len as usize + 1 < capacity {
+                live / 2
+            } else {
+                live / 4
+            };
+            self.buf.reserve_exact(extra + slack);
+        }
     }
 
     /// Whether an event at `at` would be kept (it is among the latest `capacity`).
@@ -187,12 +238,7 @@ impl Timeline {
             || e.at.ts > self.last_ts
             || (e.at.ts == self.last_ts && self.entries().last().is_some_and(|l| l.at < e.at));
         if newest {
-            let need = self.buf.len() + 24 + e.payload.len();
-            if need > self.buf.capacity() {
-                // Grow by a quarter, not double: a full timeline's buffer stays near its size.
-                self.buf
-                    .reserve_exact(need - self.buf.len() + self.buf.len() / 4);
-            }
+            self.make_room(24 + e.payload.len(), capacity);
             put_entry(
                 &mut self.buf,
                 &e,
@@ -244,6 +290,7 @@ impl Timeline {
         while self.len as usize > capacity {
             self.pop_front();
         }
+        self.compact();
     }
 
     /// The kept entries, oldest first.
@@ -258,7 +305,7 @@ impl Timeline {
 
     /// The packed bytes (for a prefetch).
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+        self.live()
     }
 }
 
@@ -318,6 +365,31 @@ mod tests {
         t.absorb(o, 3);
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [7, 8, 9]);
+    }
+
+    /// A long run of newest events through a full timeline: the entries stay right, the
+    /// removed bytes are taken back rather than the buffer growing, and timelines with the
+    /// same entries are equal however their buffers are laid out.
+    #[test]
+    fn a_full_timeline_reuses_its_buffer() {
+        let sized = |ts: i64| Entry {
+            payload: Packed::from_slice(&vec![7; (ts as usize * 13) % 40]),
+            ..e(ts)
+        };
+        let mut t = Timeline::default();
+        let mut most = 0;
+        for ts in 1..2_000 {
+            t.insert_with(sized(ts).at, 5, || sized(ts));
+            let want: Vec<Entry> = (ts.saturating_sub(4).max(1)..=ts).map(sized).collect();
+            assert_eq!(t.entries().collect::<Vec<_>>(), want);
+            assert_eq!(t, Timeline::from_entries(&want));
+            if ts > 100 {
+                most = most.max(t.heap_bytes());
+            }
+        }
+        // Five entries of at most 39 payload bytes and 13 bytes of fields each, with a
+        // quarter to spare.
+        assert!(most <= 5 * 52 * 5 / 4 + 64, "{most}");
     }
 
     #[test]
