@@ -39,6 +39,7 @@ mod export;
 pub mod fuzzing;
 mod ingest;
 mod jsonl;
+mod members;
 mod outcome;
 mod pages;
 mod query;
@@ -481,13 +482,14 @@ impl Engine {
         let (mut timers, mut timer_bytes, mut bitmap_bytes, mut memberships) = (0, 0, 0, 0);
         let (mut timeline_bytes, mut rule_bytes) = (0, 0);
         for s in self.shards.iter() {
-            let st = s.state.lock();
+            let mut st = s.state.lock();
             timers += st.pending_timers();
             timer_bytes += st.timer_capacity() * shard::TIMER_ENTRY;
-            for b in &st.bitmaps {
+            for b in st.members.all() {
                 bitmap_bytes += b.serialized_size();
                 memberships += b.len();
             }
+            bitmap_bytes += st.members.pending_bytes();
             // Contacts live in their slots (whole pages of them): the slots count once, and
             // each contact adds what it holds on the heap.
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();

@@ -136,12 +136,12 @@ fn predicate(rules: &Rules<'_>, kind: PredicateKind, name: &str) -> Option<usize
 impl Engine {
     fn union(
         &self,
-        f: impl Fn(&super::shard::ShardState) -> Option<&RoaringBitmap>,
+        f: impl Fn(&mut super::shard::ShardState) -> Option<&RoaringBitmap>,
     ) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
         for s in self.shards.iter() {
-            let st = s.state.lock();
-            if let Some(b) = f(&st) {
+            let mut st = s.state.lock();
+            if let Some(b) = f(&mut st) {
                 out |= b;
             }
         }
@@ -162,7 +162,13 @@ impl Engine {
         Some(
             self.shards
                 .iter()
-                .map(|s| s.state.lock().bitmaps.get(i).map_or(0, RoaringBitmap::len))
+                .map(|s| {
+                    s.state
+                        .lock()
+                        .members
+                        .bitmap(i)
+                        .map_or(0, RoaringBitmap::len)
+                })
                 .sum(),
         )
     }
@@ -171,7 +177,7 @@ impl Engine {
     pub fn members(&self, segment: &str) -> Option<Members> {
         let rules = self.rules.read();
         let i = predicate(&rules, PredicateKind::Segment, segment)?;
-        Some(Members::new(self.union(|st| st.bitmaps.get(i))))
+        Some(Members::new(self.union(|st| st.members.bitmap(i))))
     }
 
     /// The contacts holding a tag: a rule tag, or a manual tag whose latest event added it.
@@ -181,7 +187,7 @@ impl Engine {
 
     fn tag_bitmap(&self, rules: &Rules<'_>, tag: &str) -> RoaringBitmap {
         let mut b = match predicate(rules, PredicateKind::Tag, tag) {
-            Some(i) => self.union(|st| st.bitmaps.get(i)),
+            Some(i) => self.union(|st| st.members.bitmap(i)),
             None => RoaringBitmap::new(),
         };
         if let Some(sym) = self.syms.get(tag) {
@@ -204,7 +210,7 @@ impl Engine {
     ) -> Result<RoaringBitmap, AudienceError> {
         let i = predicate(rules, PredicateKind::Segment, name)
             .ok_or_else(|| AudienceError::UnknownSegment(name.to_owned()))?;
-        Ok(self.union(|st| st.bitmaps.get(i)))
+        Ok(self.union(|st| st.members.bitmap(i)))
     }
 
     fn audience_of(&self, rules: &Rules<'_>, e: &Expr) -> Result<RoaringBitmap, AudienceError> {
@@ -251,7 +257,7 @@ impl Engine {
             .filter(|(_, p)| p.kind == PredicateKind::Segment)
             .map(|(i, p)| {
                 let mut ids: Vec<String> = self
-                    .union(|st| st.bitmaps.get(i))
+                    .union(|st| st.members.bitmap(i))
                     .into_iter()
                     .filter_map(|c| self.identity.primary(ContactId(c)))
                     .collect();

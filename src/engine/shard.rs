@@ -36,6 +36,7 @@
 //! state as if the merge had come first. Erased slots drop whatever still arrives for them.
 
 use crate::engine::dedup::Dedup;
+use crate::engine::members::Memberships;
 use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::engine::timers::{Timer, TimerHeap};
@@ -189,7 +190,7 @@ pub(crate) struct ShardState {
     slots: Pages<Slot>,
     timers: TimerHeap,
     /// Per predicate of the plan: its members (segments) or holders (rule tags).
-    pub(crate) bitmaps: Vec<RoaringBitmap>,
+    pub(crate) members: Memberships,
     /// Per manual tag: contacts whose latest `tag` event for it added it.
     pub(crate) manual_tags: HashMap<Sym, RoaringBitmap>,
     /// Every live contact.
@@ -213,7 +214,7 @@ impl ShardState {
     pub(crate) fn new(predicates: usize, eval: Option<Arc<Evaluator>>) -> ShardState {
         ShardState {
             eval,
-            bitmaps: vec![RoaringBitmap::new(); predicates],
+            members: Memberships::new(predicates),
             ..ShardState::default()
         }
     }
@@ -316,7 +317,7 @@ impl ShardState {
                 }
             }
         }
-        self.bitmaps = bitmaps;
+        self.members = Memberships::from_bitmaps(bitmaps);
         self.live = live;
         self.timers = TimerHeap::from_vec(timers);
         self.manual_tags = manual;
@@ -674,10 +675,10 @@ impl ShardState {
         for ch in changes {
             match *ch {
                 Change::Segment(i, true) | Change::Tagged(i) => {
-                    self.bitmaps[i].insert(c.0);
+                    self.members.set(i, c.0, true);
                 }
                 Change::Segment(i, false) => {
-                    self.bitmaps[i].remove(c.0);
+                    self.members.set(i, c.0, false);
                 }
             }
         }
@@ -742,7 +743,9 @@ impl ShardState {
             return;
         };
         for (i, p) in ev.plan.predicates.iter().enumerate() {
-            self.bitmaps[i].remove(c.0);
+            if contact.eval.held.get(i) {
+                self.members.set(i, c.0, false);
+            }
             if p.kind == PredicateKind::Segment && contact.eval.held.get(i) && cx.sink.wanted() {
                 cx.sink.emit(Signal {
                     kind: SignalKind::Exit {
