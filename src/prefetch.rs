@@ -17,6 +17,20 @@ pub(crate) fn prefetch_ends<T>(s: &[T]) {
     }
 }
 
+/// Asks for every cache line of `s`, up to `most` of them.
+#[inline]
+pub(crate) fn prefetch_all<T>(s: &[T], most: usize) {
+    let p = s.as_ptr().cast::<u8>();
+    let bytes = std::mem::size_of_val(s);
+    if bytes == 0 {
+        return;
+    }
+    let lines = (p as usize % 64 + bytes).div_ceil(64).min(most);
+    for i in 0..lines {
+        prefetch_at(p.wrapping_add(i * 64));
+    }
+}
+
 /// Asks for the cache lines of `*r` (up to eight of them) to be loaded. It changes nothing a
 /// program can observe, and does nothing on processors without such a hint.
 #[inline]

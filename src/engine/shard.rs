@@ -233,10 +233,10 @@ impl ShardState {
     /// Starts loading the heap parts of `c` that an event reads and writes: its timeline's
     /// ends, its term slots, its brands and cart. Called once its slot is likely in cache.
     pub(crate) fn prefetch_heap(&self, c: ContactId, shards: usize) {
-        use crate::prefetch::{prefetch, prefetch_ends};
+        use crate::prefetch::{prefetch, prefetch_all, prefetch_ends};
         if let Some(c) = self.get(c, shards) {
             prefetch_ends(c.state.timeline.bytes());
-            prefetch_ends(c.eval.slots());
+            prefetch_all(c.eval.slots(), 16);
             if c.state.brands.spilled() {
                 prefetch_ends(&c.state.brands);
             }
@@ -346,6 +346,9 @@ impl ShardState {
                 break;
             }
             self.timers.pop();
+            // This timer's contact slot was asked for when it became the earliest: ask for
+            // all its term slots at once now, rather than missing them one by one below.
+            self.prefetch_heap(ContactId(c), cx.shards);
             // The next timer is almost always the new top: its contact loads while this one
             // is evaluated.
             if let Some((_, n)) = self.timers.peek() {
