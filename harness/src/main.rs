@@ -586,7 +586,7 @@ fn run(a: &Args) -> Result<(), String> {
     rep.row(
         Row::new("tropa", "memory")
             .note(&format!(
-                "heap {:.0} B/contact (allocator-measured); state {:.0} B/contact (timeline {:.0}, rule state {:.0}), identity {:.0} B/contact; bitmaps {:.2} B/member over {} memberships; timers {:.1} B/timer over {}",
+                "heap {:.0} B/contact (allocator-measured); state {:.0} B/contact (timeline {:.0}, rule state {:.0}), identity {:.0} B/contact; bitmaps {:.2} B/member over {} memberships (and {:.0} KB of logged changes); timers {:.1} B/timer over {}",
                 heap as f64 / contacts,
                 mem.state_bytes as f64 / contacts,
                 mem.timeline_bytes as f64 / contacts,
@@ -594,6 +594,7 @@ fn run(a: &Args) -> Result<(), String> {
                 mem.identity_bytes as f64 / contacts,
                 mem.bitmap_bytes as f64 / (mem.memberships.max(1) as f64),
                 mem.memberships,
+                mem.membership_log_bytes as f64 / 1024.0,
                 mem.timer_bytes as f64 / (mem.timers.max(1) as f64),
                 mem.timers
             ))

@@ -480,6 +480,7 @@ impl Engine {
     pub fn memory(&self) -> MemoryReport {
         let mut state_bytes = self.syms.heap_bytes();
         let (mut timers, mut timer_bytes, mut bitmap_bytes, mut memberships) = (0, 0, 0, 0);
+        let mut membership_log_bytes = 0;
         let (mut timeline_bytes, mut rule_bytes) = (0, 0);
         for s in self.shards.iter() {
             let mut st = s.state.lock();
@@ -489,7 +490,7 @@ impl Engine {
                 bitmap_bytes += b.serialized_size();
                 memberships += b.len();
             }
-            bitmap_bytes += st.members.pending_bytes();
+            membership_log_bytes += st.members.pending_bytes();
             // Contacts live in their slots (whole pages of them): the slots count once, and
             // each contact adds what it holds on the heap.
             state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
@@ -502,7 +503,7 @@ impl Engine {
                 state_bytes += c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval);
             }
         }
-        state_bytes += timer_bytes + bitmap_bytes;
+        state_bytes += timer_bytes + bitmap_bytes + membership_log_bytes;
         MemoryReport {
             contacts: self.identity.len(),
             identifiers: self.identity.identifiers(),
@@ -511,6 +512,7 @@ impl Engine {
             state_bytes,
             bitmap_bytes,
             memberships,
+            membership_log_bytes,
             timer_bytes,
             timeline_bytes,
             rule_bytes,

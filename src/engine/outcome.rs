@@ -241,6 +241,9 @@ pub struct MemoryReport {
     pub bitmap_bytes: usize,
     /// Memberships held in those bitmaps (segment members plus rule-tag holders).
     pub memberships: u64,
+    /// Of `state_bytes`: the logs of membership changes waiting to be folded into the
+    /// bitmaps (at most 1,024 changes per segment or rule tag and shard; their capacity).
+    pub membership_log_bytes: usize,
     /// Of `state_bytes`: the timer heaps' allocated capacity.
     pub timer_bytes: usize,
     /// Of `state_bytes`: the contacts' timelines (their recent events).

@@ -7,8 +7,9 @@
 //!   events that raced with a merge; at most one per merge or racing event),
 //! * its state behind a mutex that is only ever *tried*, never waited for, by writers: the
 //!   contacts, a timer queue (`timers`; one live entry per contact: the next instant its rules could
-//!   change by time alone), and a roaring bitmap per segment and rule tag, plus one per manual
-//!   tag and one of all live contacts.
+//!   change by time alone), and a roaring bitmap per segment and rule tag (its changes
+//!   logged and folded in batches, see `members`), plus one per manual tag and one of all
+//!   live contacts.
 //!
 //! **Hand-over protocol (delegation).** An ingesting thread pushes its operation, then tries to
 //! become the shard's writer. If it succeeds it drains the queues — applying other threads'

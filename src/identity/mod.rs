@@ -1,17 +1,19 @@
 //! Identity resolution: which contact an event belongs to (SPEC 2).
 //!
-//! * `index` maps every known identifier to the contact that owns it.
+//! * `index` maps every known identifier to the contact that owns it (an open-addressed table
+//!   of our own, in striped locks, whose buckets can be prefetched; see `index`).
 //! * `records` holds, per live contact and at its id's place (see `records`), its identifiers
 //!   (sorted, so the first is the primary id), its stable key and the ids of the contacts it
 //!   absorbed.
 //!
 //! **Concurrency.** Reads take no engine lock: an event whose identifiers are all known and all
-//! lead to one contact (the bulk of traffic once people are known) resolves with one shared-map
-//! lookup per identifier. Anything that changes identity — a new identifier, a merge, a
-//! conflict, an erasure — is decided in one writer section ([`Writer`]), because a merge
-//! decision must see every involved contact's identifiers at once and be all-or-nothing. The
-//! engine only ever *tries* to enter it: a thread that finds it taken queues its change for the
-//! holder, which applies the queue before leaving (see `engine`). Contact ids are allocated
+//! lead to one contact (the bulk of traffic once people are known) resolves with one index
+//! lookup per identifier (a shared read lock on one of its stripes). Anything that changes
+//! identity — a new identifier, a merge, a conflict, an erasure — is decided in one writer
+//! section ([`Writer`]), because a merge decision must see every involved contact's
+//! identifiers at once and be all-or-nothing. The engine only ever *tries* to enter it: a
+//! thread that finds it taken queues its change for the holder, which applies the queue
+//! before leaving (see `engine`). Contact ids are allocated
 //! inside that section, so a smaller id always means "created first", which is how the
 //! survivor of a merge is chosen. A reader racing with a merge may still route an event to the
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
