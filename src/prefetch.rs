@@ -20,15 +20,7 @@ pub(crate) fn prefetch_ends<T>(s: &[T]) {
 /// Asks for every cache line of `s`, up to `most` of them.
 #[inline]
 pub(crate) fn prefetch_all<T>(s: &[T], most: usize) {
-    let p = s.as_ptr().cast::<u8>();
-    let bytes = std::mem::size_of_val(s);
-    if bytes == 0 {
-        return;
-    }
-    let lines = (p as usize % 64 + bytes).div_ceil(64).min(most);
-    for i in 0..lines {
-        prefetch_at(p.wrapping_add(i * 64));
-    }
+    prefetch_lines(s.as_ptr().cast(), std::mem::size_of_val(s), most);
 }
 
 /// Asks for the cache lines of `*r` (up to eight of them) to be loaded. It changes nothing a
@@ -42,19 +34,27 @@ pub(crate) fn prefetch<T>(r: &T) {
 /// read, so it may point anywhere, even at memory since freed (a hint that comes late).
 #[inline]
 pub(crate) fn prefetch_at<T>(p: *const T) {
+    prefetch_lines(p.cast(), std::mem::size_of::<T>().max(1), 8);
+}
+
+/// Asks for the cache lines holding `bytes` bytes from `p`: from the line `p` is in to the
+/// line of the last byte, at most `most` of them. Nothing at `p` is read.
+#[inline]
+fn prefetch_lines(p: *const u8, bytes: usize, most: usize) {
+    if bytes == 0 {
+        return;
+    }
+    let lines = (p as usize % 64 + bytes).div_ceil(64).min(most);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = p.cast::<i8>();
-        // The lines from the one `p` is in to the one the value's last byte is in.
-        let lines = (p as usize % 64 + std::mem::size_of::<T>().max(1)).div_ceil(64);
-        for i in 0..lines.min(8) {
+        for i in 0..lines {
             // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 processor has (it is in the
             // target's baseline features). A prefetch is only a hint: it never faults and
             // never reads memory as far as the program can tell, so any address would do.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i * 64)) };
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(i * 64)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    let _ = lines;
 }

@@ -747,6 +747,8 @@ impl ShardState {
             return;
         };
         for (i, p) in ev.plan.predicates.iter().enumerate() {
+            // `held` is exactly the bitmaps' view of this contact (`publish` changes both),
+            // so only what it holds needs a change logged.
             if contact.eval.held.get(i) {
                 self.members.set(i, c.0, false);
             }
