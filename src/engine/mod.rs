@@ -485,7 +485,7 @@ impl Engine {
         for s in self.shards.iter() {
             let mut st = s.state.lock();
             timers += st.pending_timers();
-            timer_bytes += st.timer_capacity() * shard::TIMER_ENTRY;
+            timer_bytes += st.timer_bytes();
             for b in st.members.all() {
                 bitmap_bytes += b.serialized_size();
                 memberships += b.len();

@@ -40,7 +40,7 @@ use crate::engine::dedup::Dedup;
 use crate::engine::members::Memberships;
 use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
-use crate::engine::timers::{Timer, TimerHeap};
+use crate::engine::timers::TimerQueue;
 use crate::eval::{Carry, Change, EvalState, Evaluator};
 use crate::event::{Event, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
@@ -189,7 +189,7 @@ pub(crate) struct ShardState {
     /// The rules in force: this shard's own handle (see `Engine::load_rules`).
     pub(crate) eval: Option<Arc<Evaluator>>,
     slots: Pages<Slot>,
-    timers: TimerHeap,
+    timers: TimerQueue,
     /// Per predicate of the plan: its members (segments) or holders (rule tags).
     pub(crate) members: Memberships,
     /// Per manual tag: contacts whose latest `tag` event for it added it.
@@ -204,8 +204,9 @@ pub(crate) struct ShardState {
     pub(crate) ahead: VecDeque<Op>,
 }
 
-/// Bytes of one timer heap entry.
-pub(crate) const TIMER_ENTRY: usize = std::mem::size_of::<Timer>();
+/// Timers ahead of the one firing whose contacts' slots are asked for (the heap parts of
+/// the one half as far ahead, whose slot was asked for earlier).
+const FIRE_AHEAD: usize = 4;
 
 fn slot_index(c: ContactId, shards: usize) -> usize {
     c.0 as usize / shards
@@ -320,7 +321,7 @@ impl ShardState {
         }
         self.members = Memberships::from_bitmaps(bitmaps);
         self.live = live;
-        self.timers = TimerHeap::from_vec(timers);
+        self.timers = TimerQueue::from_vec(timers);
         self.manual_tags = manual;
         self.timers_fired = timers_fired;
     }
@@ -333,8 +334,8 @@ impl ShardState {
         self.timers.len()
     }
 
-    pub(crate) fn timer_capacity(&self) -> usize {
-        self.timers.capacity()
+    pub(crate) fn timer_bytes(&self) -> usize {
+        self.timers.heap_bytes()
     }
 
     /// Fires the timers due before `upto` (or at it, when `inclusive`), in time order.
@@ -347,13 +348,13 @@ impl ShardState {
                 break;
             }
             self.timers.pop();
-            // This timer's contact slot was asked for when it became the earliest: ask for
-            // all its term slots at once now, rather than missing them one by one below.
-            self.prefetch_heap(ContactId(c), cx.shards);
-            // The next timer is almost always the new top: its contact loads while this one
-            // is evaluated.
-            if let Some((_, n)) = self.timers.peek() {
+            // The contacts of the timers to come load while this one is evaluated: the slot
+            // of the one FIRE_AHEAD on, what the slot points to of the one half as far.
+            if let Some((_, n)) = self.timers.upcoming(FIRE_AHEAD) {
                 self.prefetch(ContactId(n), cx.shards);
+            }
+            if let Some((_, n)) = self.timers.upcoming(FIRE_AHEAD / 2) {
+                self.prefetch_heap(ContactId(n), cx.shards);
             }
             let id = ContactId(c);
             let Some(Slot::Live(contact)) = self.slots.get_mut(slot_index(id, cx.shards)) else {
@@ -499,11 +500,15 @@ impl ShardState {
                 // A new contact is evaluated in full once: a predicate can hold from the start
                 // (`count(page_view) == 0`) without any event feeding it.
                 let fresh = matches!(self.slot_mut(contact, cx.shards), Slot::Empty);
+                // The shard's change buffer, reused event after event.
+                let mut changes = std::mem::take(&mut self.changes);
                 let c = self.live_mut(contact, cx);
                 let timer = c.eval.timer;
-                let changes = apply_event(c, &pending, now, fresh, cx);
+                apply_event(c, &pending, now, fresh, cx, &mut changes);
                 let manual = manual_tag_syms(&pending.event, cx.syms);
-                self.after_eval(contact, now, changes, &manual, timer, cx);
+                self.after_eval(contact, now, &changes, &manual, timer, cx);
+                changes.clear();
+                self.changes = changes;
                 None
             }
             Op::Absorb {
@@ -560,7 +565,7 @@ impl ShardState {
                         ev.evaluate(&mut c.eval, &c.state, c.identified, now, None, &mut changes);
                     }
                 }
-                self.after_eval(into, now, changes, &manual, timer, cx);
+                self.after_eval(into, now, &changes, &manual, timer, cx);
                 if cx.sink.wanted() && !merged_from.is_empty() {
                     let names = cx.identity.names(into);
                     for from in merged_from {
@@ -641,7 +646,7 @@ impl ShardState {
         &mut self,
         c: ContactId,
         at: Ts,
-        changes: Vec<Change>,
+        changes: &[Change],
         manual: &[Sym],
         before: Option<Ts>,
         cx: &ApplyCx<'_>,
@@ -661,7 +666,7 @@ impl ShardState {
                 }
             }
         }
-        self.publish(c, at, &changes, None, cx);
+        self.publish(c, at, changes, None, cx);
     }
 
     /// Records changes in the bitmaps and emits their signals.
@@ -782,16 +787,17 @@ fn feed_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) {
     }
 }
 
-/// Applies an event and evaluates what it feeds (everything for a `fresh` contact).
+/// Applies an event and evaluates what it feeds (everything for a `fresh` contact), adding
+/// the changes to `changes`.
 fn apply_event(
     c: &mut Contact,
     p: &Pending,
     now: Ts,
     fresh: bool,
     cx: &ApplyCx<'_>,
-) -> Vec<Change> {
+    changes: &mut Vec<Change>,
+) {
     feed_event(c, p, now, cx);
-    let mut changes = Vec::new();
     if let Some(ev) = cx.eval {
         ev.evaluate(
             &mut c.eval,
@@ -799,10 +805,9 @@ fn apply_event(
             c.identified,
             now,
             (!fresh).then(|| p.event.kind()),
-            &mut changes,
+            changes,
         );
     }
-    changes
 }
 
 fn manual_tag_syms(ev: &Event, syms: &Interner) -> Vec<Sym> {

@@ -1,103 +1,196 @@
-//! A shard's timer queue: a min-heap of `(instant, contact)` with four children per node.
+//! A shard's timer queue: `(instant, contact)` pairs, earliest first, ties by contact id.
 //!
 //! A shard pops about one timer per event it applies (1.6 pushes and 1.2 pops per event in
-//! the harness's fifty-segment month), out of a queue of tens of thousands. In a binary heap
-//! every pop walks some fifteen levels, and below the first few each level is a cache miss.
-//! With four children a level holds four times as many entries, so a pop walks half as many
-//! levels, and the four children it compares are 64 contiguous bytes. Entries equal in time
-//! come out in contact order, as from the `BinaryHeap<Reverse<_>>` this replaces.
+//! the harness's fifty-segment month) out of tens of thousands waiting. A heap pays for that
+//! with a walk down its levels on every pop, and below the first few levels each step is a
+//! cache miss (a four-ary heap's pops were 11 % of the fifty-segment time at a million
+//! contacts). Timers come out almost in the order time passes, so this queue sorts them
+//! lazily instead, by time bucket:
+//!
+//! - `far` holds the later buckets, each an unsorted vector: a push appends, with no
+//!   comparisons beyond finding the bucket. Buckets are fine (2^22 ms, about 70 minutes) up
+//!   to the end of the next 2^28 ms (about three days), and coarse (2^28 ms) beyond: timers
+//!   weeks ahead are too sparse for fine buckets, whose vectors and map nodes then cost more
+//!   than the timers. A coarse bucket, when it is the earliest, is spread into fine ones.
+//! - `near` holds the earliest bucket, sorted once when it is taken from `far`: a pop takes
+//!   the next element of the run.
+//! - `soon` is a small heap for pushes no later than `near`'s end (a timer due within the
+//!   hour, or in the past after a late event). Inserting those into the sorted run instead
+//!   shifted thousands of entries each time.
+//!
+//! So most timers are sorted once, in a small contiguous run, and the next ones to fire are
+//! known ([`TimerQueue::upcoming`]), which lets the shard load their contacts a few timers
+//! ahead.
 //!
 //! A timer that is superseded (the contact was evaluated again and its next instant moved)
 //! stays in the queue; the shard skips it when it comes out (see `ShardState::fire`).
 
 use crate::event::Ts;
-
-/// Children per node.
-const D: usize = 4;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// One pending timer: the instant and the contact id.
 pub(crate) type Timer = (Ts, u32);
 
-/// Min-heap of timers, earliest first (ties by contact id).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct TimerHeap {
-    v: Vec<Timer>,
+/// Fine bucket width as a power of two: 2^22 ms, about 70 minutes.
+const FINE_BITS: u32 = 22;
+
+/// Coarse bucket width as a power of two: 2^28 ms, about three days.
+const COARSE_BITS: u32 = 28;
+
+/// Fine bucket width in milliseconds.
+const WIDTH: i64 = 1 << FINE_BITS;
+
+/// Emptied vectors kept for new buckets, at most.
+const SPARE: usize = 8;
+
+/// Where the bucket of `2^bits` ms that holds `t` starts.
+fn start(t: Ts, bits: u32) -> Ts {
+    (t >> bits) << bits
 }
 
-impl TimerHeap {
-    /// A heap of `timers`, in any order.
-    pub(crate) fn from_vec(timers: Vec<Timer>) -> TimerHeap {
-        let mut h = TimerHeap { v: timers };
-        let n = h.v.len();
-        if n > 1 {
-            for i in (0..=(n - 2) / D).rev() {
-                let x = h.v[i];
-                h.sift_down(i, x);
-            }
+/// A bucket's place in `far`: its start, then coarse (0) before fine (1), so that a coarse
+/// bucket is spread before any fine one it covers is taken.
+type Key = (Ts, u8);
+
+/// Timers, earliest first (ties by contact id).
+#[derive(Debug, Clone)]
+pub(crate) struct TimerQueue {
+    /// The earliest bucket, sorted, from `head` on (all at or before `near_last`).
+    near: Vec<Timer>,
+    head: usize,
+    /// Timers pushed at or before `near_last` after `near` was sorted.
+    soon: BinaryHeap<Reverse<Timer>>,
+    /// Every timer in `far` is after this.
+    near_last: Ts,
+    /// Later timers by bucket, unsorted within one.
+    far: BTreeMap<Key, Vec<Timer>>,
+    len: usize,
+    /// Emptied vectors, reused for new buckets.
+    spare: Vec<Vec<Timer>>,
+}
+
+impl Default for TimerQueue {
+    fn default() -> TimerQueue {
+        TimerQueue {
+            near: Vec::new(),
+            head: 0,
+            soon: BinaryHeap::new(),
+            near_last: Ts::MIN,
+            far: BTreeMap::new(),
+            len: 0,
+            spare: Vec::new(),
         }
-        h
+    }
+}
+
+impl TimerQueue {
+    /// A queue of `timers`, in any order.
+    pub(crate) fn from_vec(timers: Vec<Timer>) -> TimerQueue {
+        let mut q = TimerQueue::default();
+        for t in timers {
+            q.push(t);
+        }
+        q
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.v.len()
+        self.len
     }
 
-    pub(crate) fn capacity(&self) -> usize {
-        self.v.capacity()
+    /// Bytes the queue holds on the heap: vectors' capacities, and about 48 bytes per bucket
+    /// for the map's nodes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<Timer>();
+        let vecs = self.near.capacity()
+            + self.soon.capacity()
+            + self.far.values().map(Vec::capacity).sum::<usize>()
+            + self.spare.iter().map(Vec::capacity).sum::<usize>();
+        vecs * entry + self.far.len() * 48
+    }
+
+    /// The earliest timer, and whether it is the sorted run's (sorting the next bucket when
+    /// both the run and `soon` are used up).
+    fn first(&mut self) -> Option<(Timer, bool)> {
+        if self.head == self.near.len() && self.soon.is_empty() {
+            self.refill();
+        }
+        match (self.near.get(self.head), self.soon.peek()) {
+            (Some(&r), Some(&Reverse(s))) if s < r => Some((s, false)),
+            (Some(&r), _) => Some((r, true)),
+            (None, Some(&Reverse(s))) => Some((s, false)),
+            (None, None) => None,
+        }
     }
 
     /// The earliest timer.
-    pub(crate) fn peek(&self) -> Option<Timer> {
-        self.v.first().copied()
+    pub(crate) fn peek(&mut self) -> Option<Timer> {
+        self.first().map(|(t, _)| t)
+    }
+
+    /// The sorted run's timer `k` places after its next one: one of the next timers to fire
+    /// (a timer pushed since for the same hour can come between), for loading contacts ahead.
+    pub(crate) fn upcoming(&self, k: usize) -> Option<Timer> {
+        self.near.get(self.head + k).copied()
     }
 
     pub(crate) fn push(&mut self, x: Timer) {
-        let mut i = self.v.len();
-        self.v.push(x);
-        while i > 0 {
-            let p = (i - 1) / D;
-            if self.v[p] <= x {
-                break;
-            }
-            self.v[i] = self.v[p];
-            i = p;
+        self.len += 1;
+        if x.0 <= self.near_last {
+            self.soon.push(Reverse(x));
+        } else if (x.0 >> COARSE_BITS) <= (self.near_last >> COARSE_BITS).saturating_add(1) {
+            self.put((start(x.0, FINE_BITS), 1), x);
+        } else {
+            self.put((start(x.0, COARSE_BITS), 0), x);
         }
-        self.v[i] = x;
+    }
+
+    fn put(&mut self, key: Key, x: Timer) {
+        let spare = &mut self.spare;
+        self.far
+            .entry(key)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push(x);
+    }
+
+    /// Keeps an emptied vector for a new bucket.
+    fn recycle(&mut self, mut v: Vec<Timer>) {
+        if v.capacity() > 0 && self.spare.len() < SPARE {
+            v.clear();
+            self.spare.push(v);
+        }
     }
 
     /// Removes and returns the earliest timer.
     pub(crate) fn pop(&mut self) -> Option<Timer> {
-        let last = self.v.pop()?;
-        if self.v.is_empty() {
-            return Some(last);
+        let (t, run) = self.first()?;
+        self.len -= 1;
+        if run {
+            self.head += 1;
+        } else {
+            self.soon.pop();
         }
-        let top = self.v[0];
-        self.sift_down(0, last);
-        Some(top)
+        Some(t)
     }
 
-    /// Puts `x` at `i` (a hole) and moves it down to its place.
-    fn sift_down(&mut self, mut i: usize, x: Timer) {
-        let n = self.v.len();
-        loop {
-            let first = D * i + 1;
-            if first >= n {
-                break;
-            }
-            let end = (first + D).min(n);
-            let mut m = first;
-            for c in first + 1..end {
-                if self.v[c] < self.v[m] {
-                    m = c;
+    /// Makes the earliest bucket of `far` the sorted `near` (which is used up, as is
+    /// `soon`).
+    fn refill(&mut self) {
+        while let Some(((at, fine), mut next)) = self.far.pop_first() {
+            if fine == 0 {
+                for x in next.drain(..) {
+                    self.put((start(x.0, FINE_BITS), 1), x);
                 }
+                self.recycle(next);
+                continue;
             }
-            if self.v[m] >= x {
-                break;
-            }
-            self.v[i] = self.v[m];
-            i = m;
+            next.sort_unstable();
+            let used = std::mem::replace(&mut self.near, next);
+            self.head = 0;
+            self.recycle(used);
+            self.near_last = at + (WIDTH - 1);
+            return;
         }
-        self.v[i] = x;
     }
 }
 
@@ -106,31 +199,58 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Instants over a few buckets, with the ends of time now and then.
+    fn instant() -> impl Strategy<Value = Ts> {
+        prop_oneof![
+            6 => (-3i64..4, 0i64..6).prop_map(|(b, o)| b * WIDTH + o * (WIDTH / 4) - 1),
+            2 => (-3i64..200, 0i64..3).prop_map(|(b, o)| b * (WIDTH << 3) + o - 1),
+            1 => Just(Ts::MIN),
+            1 => Just(Ts::MAX),
+            1 => Just(Ts::MAX - 1),
+        ]
+    }
+
     proptest! {
-        /// Pushes and pops, interleaved, come out as from a sorted list.
+        /// Pushes and pops, interleaved, come out as from a sorted list; the timers known
+        /// ahead are queued ones.
         #[test]
-        fn pops_in_order(ops in proptest::collection::vec((any::<bool>(), -50i64..50, 0u32..8), 0..300),
-                         start in proptest::collection::vec((-50i64..50, 0u32..8), 0..60)) {
-            let mut h = TimerHeap::from_vec(start.clone());
+        fn pops_in_order(ops in proptest::collection::vec((any::<bool>(), instant(), 0u32..8), 0..300),
+                         start in proptest::collection::vec((instant(), 0u32..8), 0..60)) {
+            let mut q = TimerQueue::from_vec(start.clone());
             let mut model = start;
             for (push, t, c) in ops {
                 if push {
-                    h.push((t, c));
+                    q.push((t, c));
                     model.push((t, c));
                 } else {
                     model.sort_unstable();
                     let want = if model.is_empty() { None } else { Some(model.remove(0)) };
-                    prop_assert_eq!(h.pop(), want);
+                    prop_assert_eq!(q.pop(), want);
                 }
                 model.sort_unstable();
-                prop_assert_eq!(h.peek(), model.first().copied());
-                prop_assert_eq!(h.len(), model.len());
+                prop_assert_eq!(q.peek(), model.first().copied());
+                prop_assert_eq!(q.len(), model.len());
+                for k in 0..3 {
+                    if let Some(u) = q.upcoming(k) {
+                        prop_assert!(model.contains(&u));
+                    }
+                }
             }
             model.sort_unstable();
-            while let Some(x) = h.pop() {
+            while let Some(x) = q.pop() {
                 prop_assert_eq!(Some(x), if model.is_empty() { None } else { Some(model.remove(0)) });
             }
             prop_assert!(model.is_empty());
+            prop_assert_eq!(q.len(), 0);
         }
+    }
+
+    #[test]
+    fn buckets_start_at_multiples_of_their_width() {
+        assert_eq!(start(WIDTH - 1, FINE_BITS), 0);
+        assert_eq!(start(-1, FINE_BITS), -WIDTH);
+        assert_eq!(start(Ts::MAX, FINE_BITS) + (WIDTH - 1), Ts::MAX);
+        assert_eq!(start(Ts::MIN + WIDTH - 1, FINE_BITS), Ts::MIN);
+        assert_eq!(start(3 << COARSE_BITS | 5, COARSE_BITS), 3 << COARSE_BITS);
     }
 }
