@@ -201,7 +201,7 @@ impl Timeline {
     }
 
     /// Makes room at the end for `extra` more bytes: first by taking back the bytes before
-    /// `head`, then by growing the buffer (by half while the timeline fills, by a quarter
+    /// `head`, then by growing the buffer (by half while the timeline fills, by an eighth
     /// once the entry to come makes it hold `capacity`, when only the entries' sizes vary).
     fn make_room(&mut self, extra: usize, capacity: usize) {
         if self.buf.len() + extra <= self.buf.capacity() {
@@ -213,7 +213,7 @@ impl Timeline {
             let slack = if self.len as usize + 1 < capacity {
                 live / 2
             } else {
-                live / 4
+                live / 8
             };
             self.buf.reserve_exact(extra + slack);
         }
