@@ -244,7 +244,7 @@ pub struct MemoryReport {
     /// Of `state_bytes`: the logs of membership changes waiting to be folded into the
     /// bitmaps (at most 1,024 changes per segment or rule tag and shard; their capacity).
     pub membership_log_bytes: usize,
-    /// Of `state_bytes`: the timer heaps' allocated capacity.
+    /// Of `state_bytes`: the timer queues' heap bytes (vectors' capacity and bucket map nodes).
     pub timer_bytes: usize,
     /// Of `state_bytes`: the contacts' timelines (their recent events).
     pub timeline_bytes: usize,

@@ -294,7 +294,7 @@ impl ShardState {
     }
 
     /// Rebuilds what is derived from the contacts — the live set, the bitmaps of segments and
-    /// tags, manual tags and the timer heap — after a restore or a switch of rules (shard
+    /// tags, manual tags and the timer queue — after a restore or a switch of rules (shard
     /// `index` of `shards`).
     pub(crate) fn rebuild(&mut self, index: usize, shards: usize, timers_fired: u64) {
         let predicates = self.eval.as_ref().map_or(0, |e| e.plan.predicates.len());
@@ -640,7 +640,7 @@ impl ShardState {
     }
 
     /// Bitmaps, timer and signals after an evaluation of `c` at `at`. `before` is the timer
-    /// the contact had: the heap already holds an entry for it, so only a new instant is pushed
+    /// the contact had: the queue already holds an entry for it, so only a new instant is pushed
     /// (otherwise every event would add an entry until its instant passed).
     fn after_eval(
         &mut self,

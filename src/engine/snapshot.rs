@@ -28,7 +28,7 @@
 //! canonical text, and the settings it was taken with), the interned names, the identity
 //! records, the de-duplication memory, the contacts (profile and evaluation state), and an
 //! end record with the count of each, so a file cut short is never taken for a whole one.
-//! Bitmaps, the timer heap, the identifier index and manual-tag sets are rebuilt from these on
+//! Bitmaps, the timer queue, the identifier index and manual-tag sets are rebuilt from these on
 //! load rather than stored twice.
 //!
 //! # Reading one
