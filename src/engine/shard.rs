@@ -343,11 +343,8 @@ impl ShardState {
         let Some(ev) = cx.eval else {
             return;
         };
-        while let Some((t, c)) = self.timers.peek() {
-            if t > upto || (t == upto && !inclusive) {
-                break;
-            }
-            self.timers.pop();
+        let due = |t: Ts| t < upto || (t == upto && inclusive);
+        while let Some((t, c)) = self.timers.pop_if(|(t, _)| due(t)) {
             // The contacts of the timers to come load while this one is evaluated: the slot
             // of the one FIRE_AHEAD on, what the slot points to of the one half as far.
             if let Some((_, n)) = self.timers.upcoming(FIRE_AHEAD) {

@@ -123,8 +123,9 @@ impl TimerQueue {
         }
     }
 
-    /// The earliest timer.
-    pub(crate) fn peek(&mut self) -> Option<Timer> {
+    /// The earliest timer (the shard looks with [`TimerQueue::pop_if`]).
+    #[cfg(test)]
+    fn peek(&mut self) -> Option<Timer> {
         self.first().map(|(t, _)| t)
     }
 
@@ -162,8 +163,18 @@ impl TimerQueue {
     }
 
     /// Removes and returns the earliest timer.
-    pub(crate) fn pop(&mut self) -> Option<Timer> {
+    #[cfg(test)]
+    fn pop(&mut self) -> Option<Timer> {
+        self.pop_if(|_| true)
+    }
+
+    /// Removes and returns the earliest timer when `take` says so (one look at the front
+    /// for both the test and the removal).
+    pub(crate) fn pop_if(&mut self, take: impl FnOnce(Timer) -> bool) -> Option<Timer> {
         let (t, run) = self.first()?;
+        if !take(t) {
+            return None;
+        }
         self.len -= 1;
         if run {
             self.head += 1;
@@ -222,6 +233,16 @@ mod tests {
                 if push {
                     q.push((t, c));
                     model.push((t, c));
+                } else if c % 4 == 0 {
+                    // A conditional pop that declines leaves the queue as it was.
+                    model.sort_unstable();
+                    prop_assert_eq!(q.pop_if(|_| false), None);
+                    let limit = (t, c);
+                    let want = model.first().copied().filter(|x| *x <= limit);
+                    if want.is_some() {
+                        model.remove(0);
+                    }
+                    prop_assert_eq!(q.pop_if(|x| x <= limit), want);
                 } else {
                     model.sort_unstable();
                     let want = if model.is_empty() { None } else { Some(model.remove(0)) };
@@ -230,9 +251,13 @@ mod tests {
                 model.sort_unstable();
                 prop_assert_eq!(q.peek(), model.first().copied());
                 prop_assert_eq!(q.len(), model.len());
-                for k in 0..3 {
-                    if let Some(u) = q.upcoming(k) {
-                        prop_assert!(model.contains(&u));
+                // The timers known ahead are queued ones, in order, none before the earliest.
+                let ahead: Vec<Timer> = (0..3).map_while(|k| q.upcoming(k)).collect();
+                for (k, u) in ahead.iter().enumerate() {
+                    prop_assert!(model.contains(u));
+                    prop_assert!(Some(*u) >= model.first().copied());
+                    if k > 0 {
+                        prop_assert!(ahead[k - 1] <= *u);
                     }
                 }
             }
