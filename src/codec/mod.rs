@@ -8,9 +8,12 @@
 //! crate is unmaintained upstream, RUSTSEC-2025-0141) in its standard configuration: varint
 //! integers, little-endian floats, length-prefixed strings. Types derive `bincode::Encode` and
 //! `bincode::Decode`; nothing outside this module calls bincode, so replacing it means
-//! changing this module and the derives, and raising [`FORMAT_VERSION`].
+//! changing this module and the derives, and raising [`FORMAT_VERSION`]. One encoder is
+//! written by hand, for speed: a timeline's event payload, packed on every event in the same
+//! bytes as bincode's (`payload`; a property test holds the two to the same bytes).
 
 pub(crate) mod frame;
+mod payload;
 mod small;
 pub(crate) mod varint;
 pub(crate) mod wire;
@@ -21,12 +24,10 @@ pub(crate) mod wire;
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
 use bincode::de::Decode;
-use bincode::enc::write::Writer;
-use bincode::enc::Encode;
-use bincode::error::{DecodeError, EncodeError};
-use smallvec::SmallVec;
+use bincode::error::DecodeError;
 use std::fmt;
 
+pub(crate) use payload::{Count, Pack};
 pub(crate) use small::{Bytes, Small};
 
 /// Decoding never allocates more than this for one value, whatever a corrupt length says.
@@ -36,36 +37,43 @@ const LIMIT: usize = 16 << 20;
 /// discount; an order id and amount).
 pub(crate) type Packed = Bytes<[u8; 40]>;
 
-/// Encoding goes to a stack buffer first, so that a value longer than the inline size is
-/// copied to the heap once, at its exact size, instead of growing step by step.
-type Scratch = SmallVec<[u8; 256]>;
-
-struct Into<'a>(&'a mut Scratch);
-
-impl Writer for Into<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        // Most writes are one byte (a tag, a small varint, a short length): a slice copy
-        // would be a call to `memmove`.
-        match bytes {
-            [b] => self.0.push(*b),
-            _ => self.0.extend_from_slice(bytes),
-        }
-        Ok(())
-    }
-}
-
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<LIMIT>()
 }
 
-/// Encodes `value` into inline-first bytes.
-pub(crate) fn pack<T: Encode>(value: &T) -> Packed {
-    let mut scratch = Scratch::new();
-    // Writing into memory cannot fail, and the derived encoders of tropa's types never fail.
-    bincode::encode_into_writer(value, Into(&mut scratch), config())
-        .expect("encoding into memory cannot fail");
-    Bytes(SmallVec::from_slice(&scratch))
+/// Encoding through bincode, for tests: they hold the values tropa packs by hand (a
+/// timeline's payloads, see [`Pack`]) and the types it stores to what bincode makes of them.
+#[cfg(test)]
+mod by_bincode {
+    use super::{config, Packed};
+    use bincode::enc::write::Writer;
+    use bincode::enc::Encode;
+    use bincode::error::EncodeError;
+    use smallvec::SmallVec;
+
+    type Scratch = SmallVec<[u8; 256]>;
+
+    struct Into<'a>(&'a mut Scratch);
+
+    impl Writer for Into<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    /// Encodes `value` into inline-first bytes.
+    pub(crate) fn pack<T: Encode>(value: &T) -> Packed {
+        let mut scratch = Scratch::new();
+        // Writing into memory cannot fail, and the derived encoders of tropa's types never
+        // fail.
+        bincode::encode_into_writer(value, Into(&mut scratch), config())
+            .expect("encoding into memory cannot fail");
+        super::Bytes(SmallVec::from_slice(&scratch))
+    }
 }
+#[cfg(test)]
+pub(crate) use by_bincode::pack;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

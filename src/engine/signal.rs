@@ -13,7 +13,7 @@ use crate::identity::ContactId;
 use crossbeam::channel::{bounded, Receiver, Sender};
 use parking_lot::RwLock;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Why a contact left a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -126,18 +126,24 @@ impl fmt::Display for Signal {
 pub(crate) struct Sink {
     /// A subscriber that went away leaves `None` behind, so indices never shift.
     subscribers: RwLock<Vec<Option<Sender<Signal>>>>,
+    /// The `Some` entries of `subscribers`, kept beside it (changed under its write lock) so
+    /// that [`Sink::wanted`], asked on every evaluation that changed something, reads one
+    /// atomic instead of taking the lock.
+    live: AtomicUsize,
     emitted: AtomicU64,
 }
 
 impl Sink {
     pub(crate) fn subscribe(&self, capacity: usize) -> Receiver<Signal> {
         let (tx, rx) = bounded(capacity.max(1));
-        self.subscribers.write().push(Some(tx));
+        let mut subs = self.subscribers.write();
+        subs.push(Some(tx));
+        self.live.fetch_add(1, Ordering::Release);
         rx
     }
 
     pub(crate) fn wanted(&self) -> bool {
-        self.subscribers.read().iter().any(Option::is_some)
+        self.live.load(Ordering::Acquire) > 0
     }
 
     pub(crate) fn emit(&self, s: Signal) {
@@ -156,12 +162,52 @@ impl Sink {
         if !gone.is_empty() {
             let mut subs = self.subscribers.write();
             for i in gone {
-                subs[i] = None;
+                if subs[i].take().is_some() {
+                    self.live.fetch_sub(1, Ordering::Release);
+                }
             }
         }
     }
 
     pub(crate) fn emitted(&self) -> u64 {
         self.emitted.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal() -> Signal {
+        Signal {
+            kind: SignalKind::Tagged { tag: "t".into() },
+            contact: "customer:1".into(),
+            primary: "customer:1".into(),
+            id: ContactId(1),
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn wanted_follows_the_live_subscribers() {
+        let sink = Sink::default();
+        assert!(!sink.wanted());
+        let a = sink.subscribe(4);
+        let b = sink.subscribe(4);
+        assert!(sink.wanted());
+        drop(a);
+        // A receiver that went away is noticed at the next signal, and only once.
+        sink.emit(signal());
+        sink.emit(signal());
+        assert!(sink.wanted());
+        assert_eq!(b.try_iter().count(), 2);
+        drop(b);
+        sink.emit(signal());
+        assert!(!sink.wanted());
+        let c = sink.subscribe(4);
+        assert!(sink.wanted());
+        sink.emit(signal());
+        assert_eq!(c.try_iter().count(), 1);
+        assert_eq!(sink.emitted(), 4);
     }
 }

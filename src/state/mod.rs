@@ -379,14 +379,14 @@ impl ContactState {
             }
             _ => {}
         }
+        let head = timeline::Head {
+            at,
+            kind: ev.kind(),
+            channel: ev.channel,
+            brand,
+        };
         self.timeline
-            .insert_with(at, cfg.timeline_capacity, || timeline::Entry {
-                at,
-                kind: ev.kind(),
-                channel: ev.channel,
-                brand,
-                payload: crate::codec::pack(&ev.payload),
-            });
+            .insert(head, cfg.timeline_capacity, &ev.payload);
     }
 
     /// Folds another contact's state into this one, exactly (see the module docs).

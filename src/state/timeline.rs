@@ -6,7 +6,7 @@
 
 use super::Stamp;
 use crate::codec::varint::{self, Cursor};
-use crate::codec::Packed;
+use crate::codec::{Count, Pack, Packed};
 use crate::event::{Channel, Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
 
@@ -117,14 +117,35 @@ impl Reader<'_> {
     }
 }
 
+/// What an entry holds besides its payload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub(crate) at: Stamp,
+    pub(crate) kind: Kind,
+    pub(crate) channel: Channel,
+    pub(crate) brand: Sym,
+}
+
+/// Appends an entry's fields up to its payload's length `len`, whose predecessor (if any) has
+/// time `prev_ts`; the `len` payload bytes are to follow.
+fn put_fields(out: &mut Vec<u8>, h: Head, len: usize, prev_ts: i64) {
+    varint::put_delta(out, h.at.ts, prev_ts);
+    varint::put(out, h.at.seq);
+    out.push(h.kind as u8);
+    out.push(h.channel as u8);
+    varint::put(out, u64::from(h.brand.0));
+    varint::put(out, len as u64);
+}
+
 /// Appends `e`, whose predecessor (if any) has time `prev_ts`.
 fn put_entry(out: &mut Vec<u8>, e: &Entry, prev_ts: i64) {
-    varint::put_delta(out, e.at.ts, prev_ts);
-    varint::put(out, e.at.seq);
-    out.push(e.kind as u8);
-    out.push(e.channel as u8);
-    varint::put(out, u64::from(e.brand.0));
-    varint::put(out, e.payload.len() as u64);
+    let head = Head {
+        at: e.at,
+        kind: e.kind,
+        channel: e.channel,
+        brand: e.brand,
+    };
+    put_fields(out, head, e.payload.len(), prev_ts);
     out.extend_from_slice(&e.payload);
 }
 
@@ -221,35 +242,57 @@ impl Timeline {
 
     /// Whether an event at `at` would be kept (it is among the latest `capacity`).
     fn keeps(&self, at: Stamp, capacity: usize) -> bool {
-        capacity > 0 && ((self.len as usize) < capacity || self.reader().stamp() < at)
+        // Later than the newest kept entry (the usual event) is kept without reading the
+        // oldest's stamp.
+        capacity > 0
+            && ((self.len as usize) < capacity
+                || at.ts > self.last_ts
+                || self.reader().stamp() < at)
     }
 
-    /// Keeps the entry `make` builds for an event at `at`, when it is among the latest
-    /// `capacity` (the entry is built only then: packing a payload is not free).
-    pub(crate) fn insert_with(&mut self, at: Stamp, capacity: usize, make: impl FnOnce() -> Entry) {
+    /// Keeps an event, when it is among the latest `capacity`: `head`, and `payload` packed
+    /// (only then: packing a payload is not free). It is packed twice: into a [`Count`] for
+    /// its length, then straight into the buffer after it.
+    pub(crate) fn insert<P: Pack + ?Sized>(&mut self, head: Head, capacity: usize, payload: &P) {
+        let at = head.at;
         if !self.keeps(at, capacity) {
             return;
         }
-        let e = make();
+        let mut n = Count::default();
+        payload.pack_into(&mut n);
         if self.len as usize == capacity {
             self.pop_front();
         }
         let newest = self.len == 0
-            || e.at.ts > self.last_ts
-            || (e.at.ts == self.last_ts && self.entries().last().is_some_and(|l| l.at < e.at));
+            || at.ts > self.last_ts
+            || (at.ts == self.last_ts && self.entries().last().is_some_and(|l| l.at < at));
         if newest {
-            self.make_room(24 + e.payload.len(), capacity);
-            put_entry(
-                &mut self.buf,
-                &e,
-                if self.len == 0 { 0 } else { self.last_ts },
+            // The payload is packed straight into the buffer, after its length.
+            self.make_room(24 + n.0, capacity);
+            let prev = if self.len == 0 { 0 } else { self.last_ts };
+            put_fields(&mut self.buf, head, n.0, prev);
+            let end = self.buf.len();
+            payload.pack_into(&mut self.buf);
+            debug_assert_eq!(
+                self.buf.len() - end,
+                n.0,
+                "the payload packs the same twice"
             );
-            self.last_ts = e.at.ts;
+            self.last_ts = at.ts;
             self.len += 1;
         } else {
             // A late event: re-pack with it in place.
+            let mut bytes = Vec::with_capacity(n.0);
+            payload.pack_into(&mut bytes);
             let mut all = self.all();
-            let pos = all.partition_point(|x| x.at < e.at);
+            let pos = all.partition_point(|x| x.at < at);
+            let e = Entry {
+                at,
+                kind: head.kind,
+                channel: head.channel,
+                brand: head.brand,
+                payload: Packed::from_slice(&bytes),
+            };
             all.insert(pos, e);
             *self = Timeline::from_entries(&all);
         }
@@ -341,6 +384,17 @@ bincode::impl_borrow_decode!(Timeline);
 mod tests {
     use super::*;
 
+    /// Inserts `e` as the engine does, its payload bytes as they are.
+    fn put(t: &mut Timeline, e: Entry, capacity: usize) {
+        let head = Head {
+            at: e.at,
+            kind: e.kind,
+            channel: e.channel,
+            brand: e.brand,
+        };
+        t.insert(head, capacity, &e.payload[..]);
+    }
+
     fn e(ts: i64) -> Entry {
         Entry {
             at: Stamp { ts, seq: ts as u64 },
@@ -355,13 +409,13 @@ mod tests {
     fn keeps_latest_in_order() {
         let mut t = Timeline::default();
         for ts in [5, 1, 9, 3, 7] {
-            t.insert_with(e(ts).at, 3, || e(ts));
+            put(&mut t, e(ts), 3);
         }
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [5, 7, 9]);
         let mut o = Timeline::default();
-        o.insert_with(e(8).at, 3, || e(8));
-        o.insert_with(e(2).at, 3, || e(2));
+        put(&mut o, e(8), 3);
+        put(&mut o, e(2), 3);
         t.absorb(o, 3);
         let got: Vec<i64> = t.entries().map(|x| x.at.ts).collect();
         assert_eq!(got, [7, 8, 9]);
@@ -379,7 +433,7 @@ mod tests {
         let mut t = Timeline::default();
         let mut most = 0;
         for ts in 1..2_000 {
-            t.insert_with(sized(ts).at, 5, || sized(ts));
+            put(&mut t, sized(ts), 5);
             let want: Vec<Entry> = (ts.saturating_sub(4).max(1)..=ts).map(sized).collect();
             assert_eq!(t.entries().collect::<Vec<_>>(), want);
             assert_eq!(t, Timeline::from_entries(&want));
@@ -407,7 +461,7 @@ mod tests {
         let mut t = Timeline::default();
         let mut want: Vec<Entry> = Vec::new();
         for ts in [5, 1, 9, 3, 7, -2, 11, -40, 12, 10] {
-            t.insert_with(rich(ts).at, 4, || rich(ts));
+            put(&mut t, rich(ts), 4);
             want.push(rich(ts));
             want.sort_by_key(|e| e.at);
             let extra = want.len().saturating_sub(4);
