@@ -765,7 +765,7 @@ impl Evaluator {
                 .iter()
                 .for_each(|i| todo.set(*i, true)),
         }
-        self.run(st, state, identified, tau, todo, kind.is_none(), true, out);
+        self.run(st, state, identified, tau, todo, kind.is_none(), out);
     }
 
     /// Evaluates, at a timer's instant, the predicates reading a term whose time has come.
@@ -777,21 +777,12 @@ impl Evaluator {
         tau: i64,
         out: &mut Vec<Change>,
     ) {
-        self.run(
-            st,
-            state,
-            identified,
-            tau,
-            Bits::default(),
-            false,
-            false,
-            out,
-        );
+        self.run(st, state, identified, tau, Bits::default(), false, out);
     }
 
-    /// One evaluation at `tau`. A single pass over the contact's slots drops what has left
-    /// the windows, finds the slots whose next instant has come (their readers join `todo`)
-    /// and computes those instants again (all of them when `refresh`: after a merge, a
+    /// One evaluation at `tau`. A single pass over the contact's slots finds those whose next
+    /// instant has come (their readers join `todo`), drops what has left their windows and
+    /// computes their instants again (all of them when `refresh`: after a merge, a
     /// switch of rules or a load); the predicates in `todo` are then re-checked, and the
     /// timer set to the earliest next instant.
     #[allow(clippy::too_many_arguments)]
@@ -803,7 +794,6 @@ impl Evaluator {
         tau: i64,
         mut todo: Bits,
         refresh: bool,
-        prune_all: bool,
         out: &mut Vec<Change>,
     ) {
         // An evaluation earlier than the last one may find instants between the two.
@@ -814,11 +804,12 @@ impl Evaluator {
         for e in st.terms.iter_mut() {
             let slot = e.id as usize;
             let timed = self.slot_time[slot].timed;
-            // Reads count only what is inside the window, so pruning is for memory: every
-            // slot on an event, only the due ones on a timer (whose other slots' kept
-            // events need not be read at all).
+            // Reads count only what is inside the window, so pruning is for memory, and only
+            // the due slots are pruned: an evaluation does not touch the kept events of the
+            // others. What a slot keeps stays bounded all the same: a latest-k state holds
+            // at most k times, and an events-in-window state is due as each one leaves.
             if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
-                if prune_all || e.next <= tau {
+                if e.next <= tau {
                     e.state.prune(tau - w);
                     emptied |= e.state.is_empty();
                 }
