@@ -17,6 +17,7 @@
 //!   a timer may find nothing changed; it never misses a change.
 //! * **Tags** from rules are sticky: held from the first evaluation whose condition is true.
 
+mod compiled;
 mod instants;
 mod score;
 mod terms;
@@ -27,6 +28,7 @@ use crate::event::{Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
 use crate::rules::{Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermKind};
 use crate::state::{ContactState, StageWindows};
+use compiled::{Reads, Terms, Test};
 use score::RuleScore;
 use terms::{Slots, TermState, NEVER};
 use value::{arith, compare, Val};
@@ -81,6 +83,8 @@ pub(crate) struct Evaluator {
     thresholds: Vec<i64>,
     /// Count boundaries of the slots, flattened.
     bounds: Vec<u64>,
+    /// Per predicate: its condition compiled for re-checking.
+    tests: Vec<Test>,
 }
 
 /// How time changes one slot's term.
@@ -389,7 +393,13 @@ impl Evaluator {
                 }
             })
             .collect();
+        let tests = plan
+            .predicates
+            .iter()
+            .map(|p| Test::compile(&p.expr, &|t| Reads::of(&plan.terms[t].kind)))
+            .collect();
         Evaluator {
+            tests,
             readers,
             dependents,
             preds_by_kind,
@@ -655,64 +665,86 @@ impl Evaluator {
     }
 
     fn term_value(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> Val {
+        let kind = &self.plan.terms[t].kind;
+        match Reads::of(kind) {
+            Reads::Number => Val::Num(self.number(t, cx, st)),
+            Reads::Since => Val::Since(self.since(t, cx, st)),
+            Reads::Flag => Val::Bool(self.flag(t, cx, st)),
+            Reads::Other => match kind {
+                TermKind::Attr(_) => match self.info[t].sym.and_then(|s| cx.state.attribute(s)) {
+                    None => Val::Null,
+                    Some(crate::event::Value::Bool(b)) => Val::Bool(*b),
+                    Some(crate::event::Value::Num(n)) => Val::Num(*n),
+                    Some(crate::event::Value::Str(s)) => Val::Str(s.to_string()),
+                },
+                _ => Val::Str(
+                    cx.state
+                        .stage(cx.identified, cx.tau, self.stage)
+                        .as_str()
+                        .to_owned(),
+                ),
+            },
+        }
+    }
+
+    /// The state of term `t` (kept in a slot), empty when the contact has none.
+    fn term_state<'s>(&self, t: usize, st: &'s EvalState) -> &'s TermState {
+        const EMPTY: &TermState = &TermState::None;
+        st.terms
+            .get(self.info[t].slot.expect("aggregate terms have state"))
+            .unwrap_or(EMPTY)
+    }
+
+    /// The value of a term that reads as a number ([`Reads::Number`]).
+    fn number(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> f64 {
         let info = &self.info[t];
         let tau = cx.tau;
-        fn state<'s>(st: &'s EvalState, info: &TermInfo) -> &'s TermState {
-            const EMPTY: &TermState = &TermState::None;
-            st.terms
-                .get(info.slot.expect("aggregate terms have state"))
-                .unwrap_or(EMPTY)
-        }
+        let horizon = info.window.map(|w| tau - w);
         match &self.plan.terms[t].kind {
-            TermKind::Purchases { window: None } => Val::Num(f64::from(cx.state.totals.purchases)),
+            TermKind::Purchases { window: None } => f64::from(cx.state.totals.purchases),
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
-                let horizon = info.window.map(|w| tau - w);
-                Val::Num(state(st, info).count_after(horizon) as f64)
+                self.term_state(t, st).count_after(horizon) as f64
             }
             TermKind::Sum { .. } | TermKind::Revenue { .. } => {
-                let horizon = info.window.map(|w| tau - w);
-                Val::Num(state(st, info).sum_after(horizon) as f64 / 1e6)
+                self.term_state(t, st).sum_after(horizon) as f64 / 1e6
             }
-            TermKind::Since { .. } => Val::Since(state(st, info).latest().map(|l| tau - l)),
-            TermKind::BrandsActive { window } => Val::Num(
-                cx.state
-                    .brands
-                    .iter()
-                    .filter(|(_, b)| b.last_seen > tau - window)
-                    .count() as f64,
-            ),
-            TermKind::Score => Val::Num(self.score(st) as f64),
-            TermKind::ScoreGain { window } => Val::Num(
-                self.plan
-                    .scores
-                    .iter()
-                    .zip(&st.scores)
-                    .map(|(r, s)| s.gain(r, tau - window, tau))
-                    .sum::<i64>() as f64,
-            ),
-            TermKind::Tag(_) => Val::Bool(
+            TermKind::BrandsActive { window } => cx
+                .state
+                .brands
+                .iter()
+                .filter(|(_, b)| b.last_seen > tau - window)
+                .count() as f64,
+            TermKind::Score => self.score(st) as f64,
+            TermKind::ScoreGain { window } => self
+                .plan
+                .scores
+                .iter()
+                .zip(&st.scores)
+                .map(|(r, s)| s.gain(r, tau - window, tau))
+                .sum::<i64>() as f64,
+            TermKind::CartItems => cx.state.cart_totals().0 as f64,
+            TermKind::CartValue => cx.state.cart_totals().1 as f64 / 1e6,
+            other => unreachable!("{other} does not read as a number"),
+        }
+    }
+
+    /// The time since the latest event of a `since` term; `None` when there is none.
+    fn since(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> Option<i64> {
+        self.term_state(t, st).latest().map(|l| cx.tau - l)
+    }
+
+    /// The value of a term that reads as a boolean ([`Reads::Flag`]).
+    fn flag(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> bool {
+        let info = &self.info[t];
+        match &self.plan.terms[t].kind {
+            TermKind::Tag(_) => {
                 info.pred.is_some_and(|p| st.held.get(p))
-                    || info.sym.is_some_and(|s| cx.state.manual_tag(s)),
-            ),
-            TermKind::Segment(_) => Val::Bool(info.pred.is_some_and(|p| st.held.get(p))),
-            TermKind::Consent(_) => {
-                Val::Bool(info.sym.and_then(|s| cx.state.consent(s)).unwrap_or(false))
+                    || info.sym.is_some_and(|s| cx.state.manual_tag(s))
             }
-            TermKind::Known => Val::Bool(cx.identified),
-            TermKind::Attr(_) => match info.sym.and_then(|s| cx.state.attribute(s)) {
-                None => Val::Null,
-                Some(crate::event::Value::Bool(b)) => Val::Bool(*b),
-                Some(crate::event::Value::Num(n)) => Val::Num(*n),
-                Some(crate::event::Value::Str(s)) => Val::Str(s.to_string()),
-            },
-            TermKind::Stage => Val::Str(
-                cx.state
-                    .stage(cx.identified, tau, self.stage)
-                    .as_str()
-                    .to_owned(),
-            ),
-            TermKind::CartItems => Val::Num(cx.state.cart_totals().0 as f64),
-            TermKind::CartValue => Val::Num(cx.state.cart_totals().1 as f64 / 1e6),
+            TermKind::Segment(_) => info.pred.is_some_and(|p| st.held.get(p)),
+            TermKind::Consent(_) => info.sym.and_then(|s| cx.state.consent(s)).unwrap_or(false),
+            TermKind::Known => cx.identified,
+            other => unreachable!("{other} does not read as a boolean"),
         }
     }
 
@@ -882,7 +914,11 @@ impl Evaluator {
             from = i + 1;
             self.dependents[i].iter().for_each(|d| todo.set(*d, true));
             let p = &self.plan.predicates[i];
-            let v = self.expr(&p.expr, &cx, st).truthy();
+            let v = self.tests[i].holds(&Reading {
+                ev: self,
+                cx: &cx,
+                st,
+            });
             match p.kind {
                 PredicateKind::Segment if v != st.held.get(i) => {
                     st.held.set(i, v);
@@ -1068,6 +1104,31 @@ struct Cx<'a> {
     state: &'a ContactState,
     identified: bool,
     tau: i64,
+}
+
+/// One contact's terms as a compiled [`Test`] reads them.
+struct Reading<'a> {
+    ev: &'a Evaluator,
+    cx: &'a Cx<'a>,
+    st: &'a EvalState,
+}
+
+impl Terms for Reading<'_> {
+    fn number(&self, term: usize) -> f64 {
+        self.ev.number(term, self.cx, self.st)
+    }
+
+    fn since(&self, term: usize) -> Option<i64> {
+        self.ev.since(term, self.cx, self.st)
+    }
+
+    fn flag(&self, term: usize) -> bool {
+        self.ev.flag(term, self.cx, self.st)
+    }
+
+    fn expr(&self, e: &PExpr) -> bool {
+        self.ev.expr(e, self.cx, self.st).truthy()
+    }
 }
 
 #[cfg(test)]

@@ -49,9 +49,11 @@ fn order(a: &Val, b: &Val) -> Option<Ordering> {
 
 /// Compares two values; anything involving null (or values that do not compare) is false.
 pub(crate) fn compare(op: CmpOp, a: &Val, b: &Val) -> bool {
-    let Some(o) = order(a, b) else {
-        return false;
-    };
+    order(a, b).is_some_and(|o| holds(op, o))
+}
+
+/// Whether `a op b` holds for values that compare as `o`.
+pub(crate) fn holds(op: CmpOp, o: Ordering) -> bool {
     match op {
         CmpOp::Lt => o == Ordering::Less,
         CmpOp::Le => o != Ordering::Greater,

@@ -1,0 +1,300 @@
+//! Predicates compiled for re-checking: the usual shapes of a condition read their terms
+//! directly, without the interpreter's values.
+//!
+//! A predicate is re-checked on nearly every event and timer of a contact, and most are built
+//! from a few shapes: a count, sum or other number compared with a constant
+//! (`count(page_view, 7d) >= 3`), `since(…)` compared with a duration, a segment, tag or
+//! consent read as a condition, joined by `and`, `or` and `not`. [`Test`] holds those shapes
+//! with their term and constant in place, and answers with a plain `bool`; anything else (a
+//! string comparison, arithmetic, an attribute) is kept as the expression and goes through
+//! the interpreter ([`super::Evaluator::expr`]). Both give the same answer for the same state:
+//! the shapes here follow the interpreter's rules (a comparison involving a value that does
+//! not compare — null, NaN — is false, `not` of a non-boolean is false), and the reference-
+//! model tests run every predicate through them.
+
+use super::value::holds;
+use crate::rules::{CmpOp, Const, PExpr, TermKind};
+use std::cmp::Ordering;
+
+/// How a term's value reads, for the compiled shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reads {
+    /// Always a number.
+    Number,
+    /// Time since the latest matching event, or never.
+    Since,
+    /// Always a boolean.
+    Flag,
+    /// Anything else (an attribute can be null, a string, a number or a boolean; the stage
+    /// is a string).
+    Other,
+}
+
+impl Reads {
+    pub(super) fn of(kind: &TermKind) -> Reads {
+        match kind {
+            TermKind::Count { .. }
+            | TermKind::Sum { .. }
+            | TermKind::Purchases { .. }
+            | TermKind::Revenue { .. }
+            | TermKind::BrandsActive { .. }
+            | TermKind::Score
+            | TermKind::ScoreGain { .. }
+            | TermKind::CartItems
+            | TermKind::CartValue => Reads::Number,
+            TermKind::Since { .. } => Reads::Since,
+            TermKind::Tag(_) | TermKind::Segment(_) | TermKind::Consent(_) | TermKind::Known => {
+                Reads::Flag
+            }
+            TermKind::Attr(_) | TermKind::Stage => Reads::Other,
+        }
+    }
+}
+
+/// A predicate's condition, compiled (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Test {
+    /// A number-valued term compared with a number: `term op c`.
+    Number {
+        term: usize,
+        op: CmpOp,
+        c: f64,
+    },
+    /// A `since` term compared with a duration: `since op d`.
+    Since {
+        term: usize,
+        op: CmpOp,
+        d: i64,
+    },
+    /// A boolean term.
+    Flag(usize),
+    Not(Box<Test>),
+    And(Box<Test>, Box<Test>),
+    Or(Box<Test>, Box<Test>),
+    /// Through the interpreter: true when the expression's value is `true`.
+    Expr(PExpr),
+}
+
+/// What a [`Test`] reads of a contact: the evaluator answers these.
+pub(super) trait Terms {
+    fn number(&self, term: usize) -> f64;
+    /// Milliseconds since the term's latest event; `None` when there is none.
+    fn since(&self, term: usize) -> Option<i64>;
+    fn flag(&self, term: usize) -> bool;
+    fn expr(&self, e: &PExpr) -> bool;
+}
+
+impl Test {
+    /// Compiles `e`; `reads(t)` tells how term `t` reads.
+    pub(super) fn compile(e: &PExpr, reads: &impl Fn(usize) -> Reads) -> Test {
+        Test::boolean(e, reads).unwrap_or_else(|| Test::Expr(e.clone()))
+    }
+
+    /// `e` as a test that always yields a boolean, when it has one of the compiled shapes
+    /// (`None` otherwise: the caller keeps the expression).
+    fn boolean(e: &PExpr, reads: &impl Fn(usize) -> Reads) -> Option<Test> {
+        Some(match e {
+            PExpr::Cmp(op, a, b) => {
+                // The term on the left: a constant on the left compares the other way round.
+                let (op, t, k) = match (&**a, &**b) {
+                    (PExpr::Term(t), PExpr::Const(k)) => (*op, t, k),
+                    (PExpr::Const(k), PExpr::Term(t)) => (op.flipped(), t, k),
+                    _ => return None,
+                };
+                let term = t.0 as usize;
+                match (reads(term), k) {
+                    (Reads::Number, Const::Num(c)) => Test::Number { term, op, c: *c },
+                    (Reads::Since, Const::Dur(d)) => Test::Since { term, op, d: *d },
+                    _ => return None,
+                }
+            }
+            PExpr::Term(t) if reads(t.0 as usize) == Reads::Flag => Test::Flag(t.0 as usize),
+            // Only around a test that yields a boolean: the interpreter's `not` of anything
+            // else is false, not its negation.
+            PExpr::Not(a) => Test::Not(Box::new(Test::boolean(a, reads)?)),
+            PExpr::And(a, b) => Test::And(
+                Box::new(Test::compile(a, reads)),
+                Box::new(Test::compile(b, reads)),
+            ),
+            PExpr::Or(a, b) => Test::Or(
+                Box::new(Test::compile(a, reads)),
+                Box::new(Test::compile(b, reads)),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Whether the condition holds.
+    pub(super) fn holds(&self, cx: &impl Terms) -> bool {
+        match self {
+            Test::Number { term, op, c } => cx
+                .number(*term)
+                .partial_cmp(c)
+                .is_some_and(|o| holds(*op, o)),
+            Test::Since { term, op, d } => {
+                // Never is longer than any duration.
+                let o = cx.since(*term).map_or(Ordering::Greater, |s| s.cmp(d));
+                holds(*op, o)
+            }
+            Test::Flag(t) => cx.flag(*t),
+            Test::Not(a) => !a.holds(cx),
+            Test::And(a, b) => a.holds(cx) && b.holds(cx),
+            Test::Or(a, b) => a.holds(cx) || b.holds(cx),
+            Test::Expr(e) => cx.expr(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::value::{compare, Val};
+    use crate::rules::TermId;
+    use proptest::prelude::*;
+
+    /// Term 0 is a number, 1 a `since`, 2 a flag.
+    fn reads(t: usize) -> Reads {
+        [Reads::Number, Reads::Since, Reads::Flag][t]
+    }
+
+    /// Values of terms 0..3; `expr` answers through the interpreter's own comparison.
+    struct Fixed {
+        number: f64,
+        since: Option<i64>,
+        flag: bool,
+    }
+
+    impl Fixed {
+        fn value(&self, e: &PExpr) -> Val {
+            match e {
+                PExpr::Const(c) => Val::from_const(c),
+                PExpr::Term(t) => match t.0 {
+                    0 => Val::Num(self.number),
+                    1 => Val::Since(self.since),
+                    _ => Val::Bool(self.flag),
+                },
+                PExpr::Cmp(op, a, b) => Val::Bool(compare(*op, &self.value(a), &self.value(b))),
+                PExpr::Not(a) => match self.value(a) {
+                    Val::Bool(b) => Val::Bool(!b),
+                    _ => Val::Null,
+                },
+                PExpr::And(a, b) => Val::Bool(self.value(a).truthy() && self.value(b).truthy()),
+                PExpr::Or(a, b) => Val::Bool(self.value(a).truthy() || self.value(b).truthy()),
+                PExpr::Arith(..) => Val::Null,
+            }
+        }
+    }
+
+    impl Terms for Fixed {
+        fn number(&self, t: usize) -> f64 {
+            assert_eq!(t, 0);
+            self.number
+        }
+        fn since(&self, t: usize) -> Option<i64> {
+            assert_eq!(t, 1);
+            self.since
+        }
+        fn flag(&self, t: usize) -> bool {
+            assert_eq!(t, 2);
+            self.flag
+        }
+        fn expr(&self, e: &PExpr) -> bool {
+            self.value(e).truthy()
+        }
+    }
+
+    fn op() -> impl Strategy<Value = CmpOp> {
+        prop_oneof![
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le),
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge),
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![Just(0.0), Just(1.0), Just(2.5), Just(f64::NAN), -3.0..3.0]
+    }
+
+    /// `term op k`, or `k op term`.
+    fn cmp(op: CmpOp, term: u32, k: Const, left: bool) -> PExpr {
+        let (t, k) = (
+            Box::new(PExpr::Term(TermId(term))),
+            Box::new(PExpr::Const(k)),
+        );
+        if left {
+            PExpr::Cmp(op, t, k)
+        } else {
+            PExpr::Cmp(op, k, t)
+        }
+    }
+
+    /// Conditions over the three terms, with shapes the compiler takes and shapes it leaves
+    /// to the interpreter (a number alone, a constant, a `since` compared with a number).
+    fn expr() -> impl Strategy<Value = PExpr> {
+        let leaf = prop_oneof![
+            (op(), number(), any::<bool>()).prop_map(|(op, c, l)| cmp(op, 0, Const::Num(c), l)),
+            (op(), -5i64..20, any::<bool>()).prop_map(|(op, d, l)| cmp(op, 1, Const::Dur(d), l)),
+            Just(PExpr::Term(TermId(2))),
+            Just(PExpr::Term(TermId(0))),
+            any::<bool>().prop_map(|b| PExpr::Const(Const::Bool(b))),
+            (op(), number()).prop_map(|(op, c)| cmp(op, 1, Const::Num(c), true)),
+        ];
+        leaf.prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|a| PExpr::Not(Box::new(a))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| PExpr::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner).prop_map(|(a, b)| PExpr::Or(Box::new(a), Box::new(b))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn compiled_tests_answer_as_the_interpreter(
+            e in expr(),
+            number in number(),
+            since in proptest::option::of(-5i64..20),
+            flag in any::<bool>(),
+        ) {
+            let fixed = Fixed { number, since, flag };
+            let test = Test::compile(&e, &reads);
+            prop_assert_eq!(test.holds(&fixed), fixed.expr(&e), "{:?}", test);
+        }
+    }
+
+    #[test]
+    fn the_usual_shapes_compile_and_the_rest_is_kept() {
+        assert_eq!(
+            Test::compile(&cmp(CmpOp::Lt, 0, Const::Num(3.0), false), &reads),
+            Test::Number {
+                term: 0,
+                op: CmpOp::Gt,
+                c: 3.0
+            }
+        );
+        assert_eq!(
+            Test::compile(&cmp(CmpOp::Ge, 1, Const::Dur(5), true), &reads),
+            Test::Since {
+                term: 1,
+                op: CmpOp::Ge,
+                d: 5
+            }
+        );
+        assert_eq!(
+            Test::compile(&PExpr::Term(TermId(2)), &reads),
+            Test::Flag(2)
+        );
+        // `not` of a number stays with the interpreter (it is false, not a negation).
+        let e = PExpr::Not(Box::new(PExpr::Term(TermId(0))));
+        assert_eq!(Test::compile(&e, &reads), Test::Expr(e));
+        assert_eq!(
+            Reads::of(&TermKind::Stage),
+            Reads::Other,
+            "the stage is a string"
+        );
+    }
+}
