@@ -812,11 +812,11 @@ impl Evaluator {
         self.run(st, state, identified, tau, Bits::default(), false, out);
     }
 
-    /// One evaluation at `tau`. A single pass over the contact's slots finds those whose next
+    /// One evaluation at `tau`. A pass over the contact's slots finds those whose next
     /// instant has come (their readers join `todo`), drops what has left their windows and
     /// computes their instants again (all of them when `refresh`: after a merge, a
-    /// switch of rules or a load); the predicates in `todo` are then re-checked, and the
-    /// timer set to the earliest next instant.
+    /// switch of rules or a load), unless none can be due (see `due_slots`); the predicates
+    /// in `todo` are then re-checked, and the timer set to the earliest next instant.
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -831,33 +831,13 @@ impl Evaluator {
         // An evaluation earlier than the last one may find instants between the two.
         let refresh = refresh || tau < st.at;
         st.at = tau;
-        let mut earliest = NEVER;
-        let mut emptied = false;
-        for e in st.terms.iter_mut() {
-            let slot = e.id as usize;
-            let timed = self.slot_time[slot].timed;
-            // Reads count only what is inside the window, so pruning is for memory, and only
-            // the due slots are pruned: an evaluation does not touch the kept events of the
-            // others. What a slot keeps stays bounded all the same: a latest-k state holds
-            // at most k times, and an events-in-window state is due as each one leaves.
-            if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
-                if e.next <= tau {
-                    e.state.prune(tau - w);
-                    emptied |= e.state.is_empty();
-                }
-            }
-            if e.next <= tau {
-                let t = self.slot_time[slot].term as usize;
-                self.readers[t].iter().for_each(|i| todo.set(*i, true));
-            }
-            if refresh || e.next <= tau {
-                e.next = self.slot_next(slot, &e.state, tau);
-            }
-            earliest = earliest.min(e.next);
-        }
-        if emptied {
-            st.terms.drop_empty();
-        }
+        // The timer was the earliest instant of every slot, and a slot fed since computed its
+        // own after `tau`: before the timer, no slot is due, and only the earliest is wanted.
+        let mut earliest = if refresh || st.timer.is_some_and(|t| t <= tau) {
+            self.due_slots(st, tau, refresh, &mut todo)
+        } else {
+            st.terms.nexts().min().unwrap_or(NEVER)
+        };
         // Terms read off the profile or the score rules have no cached instant: those due
         // since the timer (candidates after `timer - 1`, up to `tau`) are found again, before
         // the score rules drop what has left their horizon.
@@ -884,6 +864,40 @@ impl Evaluator {
         } else {
             None
         };
+    }
+
+    /// The pass over the slots of an evaluation that may find some due: their readers join
+    /// `todo`, they drop what has left their windows, and their next instants (every slot's,
+    /// when `refresh`) are computed again. Returns the earliest next instant.
+    fn due_slots(&self, st: &mut EvalState, tau: i64, refresh: bool, todo: &mut Bits) -> i64 {
+        let mut earliest = NEVER;
+        let mut emptied = false;
+        for e in st.terms.iter_mut() {
+            let slot = e.id as usize;
+            if e.next <= tau {
+                let SlotTime { term, timed } = self.slot_time[slot];
+                // Reads count only what is inside the window, so pruning is for memory, and
+                // only the due slots are pruned: an evaluation does not touch the kept events
+                // of the others. What a slot keeps stays bounded all the same: a latest-k
+                // state holds at most k times, and an events-in-window state is due as each
+                // one leaves.
+                if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
+                    e.state.prune(tau - w);
+                    emptied |= e.state.is_empty();
+                }
+                self.readers[term as usize]
+                    .iter()
+                    .for_each(|i| todo.set(*i, true));
+            }
+            if refresh || e.next <= tau {
+                e.next = self.slot_next(slot, &e.state, tau);
+            }
+            earliest = earliest.min(e.next);
+        }
+        if emptied {
+            st.terms.drop_empty();
+        }
+        earliest
     }
 
     /// The earliest candidate instant after `tau` of the term in `slot` ([`NEVER`] if none).

@@ -429,6 +429,11 @@ impl Slots {
         self.0.iter().map(|e| (e.id as usize, &e.state))
     }
 
+    /// The slots' next instants.
+    pub(crate) fn nexts(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().map(|e| e.next)
+    }
+
     /// The slots that hold something, ascending, to update in place.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut SlotState> {
         self.0.iter_mut()
