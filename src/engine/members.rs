@@ -18,11 +18,17 @@ use roaring::RoaringBitmap;
 /// Changes a predicate's log holds before they are folded into its bitmap.
 const PENDING: usize = 1024;
 
+/// Where the contact starts in a logged change: below it, the change's place in the log
+/// (under [`PENDING`]) and whether it enters.
+const SHIFT: u32 = 12;
+const _: () = assert!(PENDING <= 1 << (SHIFT - 1));
+
 /// One shard's bitmaps and their pending changes.
 #[derive(Debug, Default)]
 pub(crate) struct Memberships {
     bitmaps: Vec<RoaringBitmap>,
-    /// Per predicate: changes not yet in its bitmap, in order, as `id << 1 | in`.
+    /// Per predicate: changes not yet in its bitmap, in order, as
+    /// `id << SHIFT | place << 1 | in`.
     pending: Vec<Vec<u64>>,
 }
 
@@ -43,7 +49,10 @@ impl Memberships {
     /// Records that contact `c` is now in (`on`) or out of predicate `i`.
     pub(crate) fn set(&mut self, i: usize, c: u32, on: bool) {
         let log = &mut self.pending[i];
-        log.push(u64::from(c) << 1 | u64::from(on));
+        // The place in the log goes in beside the contact, so that a plain sort keeps a
+        // contact's changes in order (see `fold`).
+        let place = log.len() as u64;
+        log.push(u64::from(c) << SHIFT | place << 1 | u64::from(on));
         if log.len() >= PENDING {
             self.fold(i);
         }
@@ -55,19 +64,21 @@ impl Memberships {
         if log.is_empty() {
             return;
         }
-        // Stable: a contact's changes stay in order, and the last one is what holds.
-        log.sort_by_key(|x| x >> 1);
+        // By contact, then by place in the log: the last of a contact's changes is what
+        // holds. Each entry is distinct, so an unstable sort of the plain numbers does it
+        // (without the buffer a stable sort allocates).
+        log.sort_unstable();
         let mut enter = Vec::new();
         let mut leave = Vec::new();
         for (k, x) in log.iter().enumerate() {
-            if log.get(k + 1).is_some_and(|n| n >> 1 == x >> 1) {
+            let c = x >> SHIFT;
+            if log.get(k + 1).is_some_and(|n| n >> SHIFT == c) {
                 continue;
             }
-            let c = (x >> 1) as u32;
             if x & 1 == 1 {
-                enter.push(c);
+                enter.push(c as u32);
             } else {
-                leave.push(c);
+                leave.push(c as u32);
             }
         }
         log.clear();
