@@ -85,6 +85,8 @@ pub(crate) struct Evaluator {
     bounds: Vec<u64>,
     /// Per predicate: its condition compiled for re-checking.
     tests: Vec<Test>,
+    /// Room for term slots in a contact's first allocation of them.
+    first_room: usize,
 }
 
 /// How time changes one slot's term.
@@ -363,7 +365,7 @@ impl Evaluator {
             .collect();
         let mut flat = Vec::new();
         let mut bounds = Vec::new();
-        let slot_time = (0..info.len())
+        let slot_time: Vec<SlotTime> = (0..info.len())
             .filter(|t| info[*t].slot.is_some())
             .map(|t| {
                 let timed = match (&plan.terms[t].kind, info[t].window) {
@@ -399,6 +401,7 @@ impl Evaluator {
             .map(|p| Test::compile(&p.expr, &|t| Reads::of(&plan.terms[t].kind)))
             .collect();
         Evaluator {
+            first_room: terms::first_room(slot_time.len()),
             tests,
             readers,
             dependents,
@@ -515,7 +518,9 @@ impl Evaluator {
             };
             let horizon = info.window.map(|w| tau - w);
             if horizon.is_none_or(|h| ev.ts > h) {
-                let e = st.terms.entry(slot, self.plan.terms[t].need);
+                let e = st
+                    .terms
+                    .entry(slot, self.plan.terms[t].need, self.first_room);
                 e.state.add(ev.ts, value, info.k, horizon);
                 e.next = self.slot_next(slot, &e.state, tau);
             }

@@ -323,6 +323,14 @@ impl TermState {
     }
 }
 
+/// How many term slots a contact's list has room for when it is first allocated, under a
+/// plan of `slots` slots: a few, since an event usually feeds several terms of its kind and a
+/// list grown one slot at a time was reallocated on most new slots; no more than the plan
+/// has.
+pub(crate) fn first_room(slots: usize) -> usize {
+    slots.clamp(1, 4)
+}
+
 /// No instant: a slot that time alone does not change.
 pub(crate) const NEVER: i64 = i64::MAX;
 
@@ -379,8 +387,9 @@ impl Slots {
         self.find(slot).ok().map(|i| &self.0[i].state)
     }
 
-    /// The state of `slot`, made empty for `need` when missing.
-    pub(crate) fn entry(&mut self, slot: usize, need: StateNeed) -> &mut SlotState {
+    /// The state of `slot`, made empty for `need` when missing. `room`: how many slots the
+    /// list has room for when it is first allocated (see [`first_room`]).
+    pub(crate) fn entry(&mut self, slot: usize, need: StateNeed, room: usize) -> &mut SlotState {
         let i = match self.find(slot) {
             Ok(i) => i,
             Err(i) => {
@@ -389,18 +398,18 @@ impl Slots {
                     next: NEVER,
                     state: TermState::new(need),
                 };
-                self.insert(i, fresh);
+                self.insert(i, fresh, room);
                 i
             }
         };
         &mut self.0[i]
     }
 
-    fn insert(&mut self, i: usize, e: SlotState) {
+    fn insert(&mut self, i: usize, e: SlotState, room: usize) {
         if self.0.len() == self.0.capacity() {
             // Grow by half, not double: a contact's slots stop growing soon, and doubling
             // would leave a quarter of them empty on average.
-            self.0.reserve_exact(self.0.len() / 2 + 1);
+            self.0.reserve_exact((self.0.len() / 2).max(room).max(1));
         }
         self.0.insert(i, e);
     }
@@ -420,6 +429,7 @@ impl Slots {
                     next: NEVER,
                     state,
                 },
+                1,
             ),
         }
     }
@@ -450,7 +460,7 @@ impl Slots {
         for o in other.0 {
             match self.find(o.id as usize) {
                 Ok(i) => self.0[i].state.absorb(o.state, k(o.id as usize)),
-                Err(i) => self.insert(i, o),
+                Err(i) => self.insert(i, o, 1),
             }
         }
     }
@@ -583,8 +593,8 @@ mod tests {
     fn slots_keep_only_what_says_something() {
         let mut s = Slots::default();
         assert!(s.get(3).is_none());
-        s.entry(3, StateNeed::Window).state.add(10, 5, 0, None);
-        s.entry(1, StateNeed::Counter).state.add(1, 1, 0, None);
+        s.entry(3, StateNeed::Window, 1).state.add(10, 5, 0, None);
+        s.entry(1, StateNeed::Counter, 1).state.add(1, 1, 0, None);
         assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 3]);
         s.iter_mut()
             .filter(|e| e.id == 3)
@@ -592,8 +602,8 @@ mod tests {
         s.drop_empty();
         assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), [1]);
         let mut o = Slots::default();
-        o.entry(1, StateNeed::Counter).state.add(2, 1, 0, None);
-        o.entry(2, StateNeed::Latest).state.add(7, 1, 0, None);
+        o.entry(1, StateNeed::Counter, 1).state.add(2, 1, 0, None);
+        o.entry(2, StateNeed::Latest, 1).state.add(7, 1, 0, None);
         s.absorb(o, |_| 0);
         assert_eq!(s.get(1), Some(&TermState::Counter(2)));
         assert_eq!(s.get(2).and_then(TermState::latest), Some(7));
