@@ -165,7 +165,7 @@ mod tests {
     }
 
     impl Fixed {
-        fn value(&self, e: &PExpr) -> Val {
+        fn value<'a>(&self, e: &'a PExpr) -> Val<'a> {
             match e {
                 PExpr::Const(c) => Val::from_const(c),
                 PExpr::Term(t) => match t.0 {

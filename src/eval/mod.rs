@@ -669,7 +669,7 @@ impl Evaluator {
         }
     }
 
-    fn term_value(&self, t: usize, cx: &Cx<'_>, st: &EvalState) -> Val {
+    fn term_value<'a>(&self, t: usize, cx: &Cx<'a>, st: &EvalState) -> Val<'a> {
         let kind = &self.plan.terms[t].kind;
         match Reads::of(kind) {
             Reads::Number => Val::Num(self.number(t, cx, st)),
@@ -680,14 +680,9 @@ impl Evaluator {
                     None => Val::Null,
                     Some(crate::event::Value::Bool(b)) => Val::Bool(*b),
                     Some(crate::event::Value::Num(n)) => Val::Num(*n),
-                    Some(crate::event::Value::Str(s)) => Val::Str(s.to_string()),
+                    Some(crate::event::Value::Str(s)) => Val::Str(s),
                 },
-                _ => Val::Str(
-                    cx.state
-                        .stage(cx.identified, cx.tau, self.stage)
-                        .as_str()
-                        .to_owned(),
-                ),
+                _ => Val::Str(cx.state.stage(cx.identified, cx.tau, self.stage).as_str()),
             },
         }
     }
@@ -763,7 +758,7 @@ impl Evaluator {
             .sum()
     }
 
-    fn expr(&self, e: &PExpr, cx: &Cx<'_>, st: &EvalState) -> Val {
+    fn expr<'a>(&'a self, e: &'a PExpr, cx: &Cx<'a>, st: &EvalState) -> Val<'a> {
         match e {
             PExpr::Const(c) => Val::from_const(c),
             PExpr::Term(t) => self.term_value(t.0 as usize, cx, st),
@@ -1107,7 +1102,7 @@ impl Evaluator {
     }
 }
 
-fn show(v: &Val) -> String {
+fn show(v: &Val<'_>) -> String {
     match v {
         Val::Null => "null".into(),
         Val::Num(n) => format!("{n}"),

@@ -5,12 +5,13 @@ use crate::event::{Event, Payload, Value};
 use crate::rules::{ArithOp, CmpOp, Cond, Const, Field};
 use std::cmp::Ordering;
 
-/// A value during evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Val {
+/// A value during evaluation. A string borrows from where it was read (the event, the rules,
+/// the profile): reading a field or a constant allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Val<'a> {
     Null,
     Num(f64),
-    Str(String),
+    Str(&'a str),
     Bool(bool),
     /// A duration constant, ms.
     Dur(i64),
@@ -18,11 +19,11 @@ pub(crate) enum Val {
     Since(Option<i64>),
 }
 
-impl Val {
-    pub(crate) fn from_const(c: &Const) -> Val {
+impl<'a> Val<'a> {
+    pub(crate) fn from_const(c: &'a Const) -> Val<'a> {
         match c {
             Const::Num(n) => Val::Num(*n),
-            Const::Str(s) => Val::Str(s.clone()),
+            Const::Str(s) => Val::Str(s),
             Const::Bool(b) => Val::Bool(*b),
             Const::Dur(d) => Val::Dur(*d),
         }
@@ -65,7 +66,7 @@ pub(crate) fn holds(op: CmpOp, o: Ordering) -> bool {
 }
 
 /// Arithmetic on numbers; null (or a non-number) gives null, and so does division by zero.
-pub(crate) fn arith(op: ArithOp, a: &Val, b: &Val) -> Val {
+pub(crate) fn arith<'a>(op: ArithOp, a: &Val<'_>, b: &Val<'_>) -> Val<'a> {
     let (Val::Num(x), Val::Num(y)) = (a, b) else {
         return Val::Null;
     };
@@ -78,23 +79,23 @@ pub(crate) fn arith(op: ArithOp, a: &Val, b: &Val) -> Val {
     }
 }
 
-fn text(s: &Option<Box<str>>) -> Val {
-    s.as_deref().map_or(Val::Null, |s| Val::Str(s.to_owned()))
+fn text(s: &Option<Box<str>>) -> Val<'_> {
+    s.as_deref().map_or(Val::Null, Val::Str)
 }
 
-fn money(m: &Option<crate::event::Money>) -> Val {
+fn money<'a>(m: &Option<crate::event::Money>) -> Val<'a> {
     m.map_or(Val::Null, |m| Val::Num(m.as_f64()))
 }
 
-fn seconds(ms: &Option<i64>) -> Val {
+fn seconds<'a>(ms: &Option<i64>) -> Val<'a> {
     ms.map_or(Val::Null, |ms| Val::Num(ms as f64 / 1000.0))
 }
 
 /// A field of an event, as rules see it (durations in seconds; null when absent).
-pub(crate) fn field(ev: &Event, f: &Field) -> Val {
+pub(crate) fn field<'a>(ev: &'a Event, f: &'a Field) -> Val<'a> {
     let name = match f {
-        Field::Channel => return Val::Str(ev.channel.as_str().to_owned()),
-        Field::Brand => return Val::Str(ev.brand.to_string()),
+        Field::Channel => return Val::Str(ev.channel.as_str()),
+        Field::Brand => return Val::Str(&ev.brand),
         Field::Prop(p) => return prop(ev, p),
         Field::Named(name) => *name,
     };
@@ -103,7 +104,7 @@ pub(crate) fn field(ev: &Event, f: &Field) -> Val {
         (Payload::PageView { category, .. }, "category") => text(category),
         (Payload::ProductView { product, .. }, "product")
         | (Payload::CartAdd { product, .. }, "product")
-        | (Payload::CartRemove { product, .. }, "product") => Val::Str(product.to_string()),
+        | (Payload::CartRemove { product, .. }, "product") => Val::Str(product),
         (Payload::ProductView { category, .. }, "category")
         | (Payload::CartAdd { category, .. }, "category")
         | (Payload::CartRemove { category, .. }, "category") => text(category),
@@ -117,7 +118,7 @@ pub(crate) fn field(ev: &Event, f: &Field) -> Val {
             Val::Num(f64::from(*qty))
         }
         (Payload::Purchase { order, .. }, "order") | (Payload::Refund { order, .. }, "order") => {
-            Val::Str(order.to_string())
+            Val::Str(order)
         }
         (Payload::Purchase { amount, .. }, "amount")
         | (Payload::Refund { amount, .. }, "amount") => Val::Num(amount.as_f64()),
@@ -125,17 +126,17 @@ pub(crate) fn field(ev: &Event, f: &Field) -> Val {
         (Payload::Campaign { campaign, .. }, "campaign") => text(campaign),
         (Payload::AppSession { duration }, "duration")
         | (Payload::Beacon { duration, .. }, "duration") => seconds(duration),
-        (Payload::Beacon { zone, .. }, "zone") => Val::Str(zone.to_string()),
-        (Payload::Geo { place }, "place") => Val::Str(place.to_string()),
+        (Payload::Beacon { zone, .. }, "zone") => Val::Str(zone),
+        (Payload::Geo { place }, "place") => Val::Str(place),
         (Payload::FormSubmit { form }, "form") => text(form),
-        (Payload::Consent { topic, .. }, "topic") => Val::Str(topic.to_string()),
+        (Payload::Consent { topic, .. }, "topic") => Val::Str(topic),
         (Payload::Consent { granted, .. }, "granted") => Val::Bool(*granted),
-        (Payload::Custom { name, .. }, "name") => Val::Str(name.to_string()),
+        (Payload::Custom { name, .. }, "name") => Val::Str(name),
         _ => Val::Null,
     }
 }
 
-fn prop(ev: &Event, p: &str) -> Val {
+fn prop<'a>(ev: &'a Event, p: &str) -> Val<'a> {
     let Payload::Custom { props, .. } = &ev.payload else {
         return Val::Null;
     };
@@ -145,7 +146,7 @@ fn prop(ev: &Event, p: &str) -> Val {
         .map_or(Val::Null, |(_, v)| match v {
             Value::Bool(b) => Val::Bool(*b),
             Value::Num(n) => Val::Num(*n),
-            Value::Str(s) => Val::Str(s.to_string()),
+            Value::Str(s) => Val::Str(s),
         })
 }
 
@@ -170,7 +171,7 @@ pub(crate) fn micros(ev: &Event, f: &Field) -> Option<i128> {
 }
 
 /// Evaluates a `where` condition on an event.
-pub(crate) fn cond(c: &Cond, ev: &Event) -> Val {
+pub(crate) fn cond<'a>(c: &'a Cond, ev: &'a Event) -> Val<'a> {
     match c {
         Cond::Const(k) => Val::from_const(k),
         Cond::Field(f) => field(ev, f),
