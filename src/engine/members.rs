@@ -16,11 +16,11 @@
 use roaring::RoaringBitmap;
 
 /// Changes a predicate's log holds before they are folded into its bitmap.
-const PENDING: usize = 1024;
+const PENDING: usize = 4096;
 
 /// Where the contact starts in a logged change: below it, the change's place in the log
 /// (under [`PENDING`]) and whether it enters.
-const SHIFT: u32 = 12;
+const SHIFT: u32 = 14;
 const _: () = assert!(PENDING <= 1 << (SHIFT - 1));
 
 /// One shard's bitmaps and their pending changes.
@@ -149,5 +149,29 @@ mod tests {
             }
             prop_assert!(m.bitmap(2).is_none());
         }
+    }
+    /// Long runs of changes without a read fold as the logs fill, and what they folded
+    /// reads as the changes applied one by one.
+    #[test]
+    fn full_logs_fold_by_themselves() {
+        let mut m = Memberships::new(1);
+        let mut model = BTreeSet::new();
+        let mut x: u64 = 7;
+        for _ in 0..3 * PENDING + 17 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = (x >> 40) as u32 % 200_000;
+            let on = x & (1 << 20) != 0;
+            m.set(0, id, on);
+            if on {
+                model.insert(id);
+            } else {
+                model.remove(&id);
+            }
+        }
+        assert!(m.pending[0].len() < PENDING, "the log folded as it filled");
+        let got: Vec<u32> = m.bitmap(0).unwrap().iter().collect();
+        assert_eq!(got, model.into_iter().collect::<Vec<_>>());
     }
 }

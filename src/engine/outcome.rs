@@ -242,7 +242,7 @@ pub struct MemoryReport {
     /// Memberships held in those bitmaps (segment members plus rule-tag holders).
     pub memberships: u64,
     /// Of `state_bytes`: the logs of membership changes waiting to be folded into the
-    /// bitmaps (at most 1,024 changes per segment or rule tag and shard; their capacity).
+    /// bitmaps (at most 4,096 changes per segment or rule tag and shard; their capacity).
     pub membership_log_bytes: usize,
     /// Of `state_bytes`: the timer queues' heap bytes (vectors' capacity and bucket map nodes).
     pub timer_bytes: usize,

@@ -16,6 +16,9 @@
 //!   caused by time carries the exact instant it happened. Those candidates are conservative:
 //!   a timer may find nothing changed; it never misses a change.
 //! * **Tags** from rules are sticky: held from the first evaluation whose condition is true.
+//! * **Re-checks** go through each predicate's condition compiled (`compiled`): counts,
+//!   sums and `since` compared with constants, and segments, tags and consents read as
+//!   conditions, answer without the interpreter's values; the rest is interpreted.
 
 mod compiled;
 mod instants;
