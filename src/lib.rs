@@ -120,6 +120,10 @@
 //!   with the constants it is compared with, see [`rules::StateNeed`]). A term new to the plan
 //!   is rebuilt from the events the contact's timeline still holds: with the default timeline
 //!   of 10 events, `count(product_view, 30d)` loaded later sees at most the latest 10 events.
+//!   A new windowed count compared only with numbers also starts from what each kept count of
+//!   the same events holds at `now` (its latest `k` inside its window): such counts share one
+//!   state (see `eval`), so `count(product_view, 30d) >= 3` loaded beside a kept
+//!   `count(product_view, 7d) >= 5` sees the week's latest five as well as the timeline.
 //!   Everything the profile keeps for ever (all-time `purchases()`, cart, consents,
 //!   attributes, stage, brands, manual tags) is exact whenever a rule is loaded.
 //! * **Score rules** keep their state when the old plan had the same rule (events, points,

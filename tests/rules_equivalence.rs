@@ -139,8 +139,54 @@ fn next_rules(a: &str, b: &str, how: u8, pick: &[bool]) -> String {
     }
 }
 
+/// Rule sets of windowed counts of a few filters compared with numbers (and `purchases` over
+/// windows): the engine keeps one state for all the counts of one filter.
+fn shared_counts() -> impl Strategy<Value = String> {
+    let filter = prop::sample::select(vec![
+        "page_view",
+        "purchase",
+        "product_view where discount >= 0.5",
+    ]);
+    let window = prop::sample::select(vec!["30m", "2h", "1d", "90m"]);
+    let op = prop::sample::select(vec![">=", ">", "<", "<=", "==", "!="]);
+    prop::collection::vec((filter, window, op, 0..8u8, any::<bool>()), 2..7).prop_map(|atoms| {
+        let mut text = String::new();
+        for (i, (f, w, o, n, purchases)) in atoms.into_iter().enumerate() {
+            let n = if n % 2 == 0 {
+                (n / 2).to_string()
+            } else {
+                format!("{}.5", n / 2)
+            };
+            let term = if purchases && f == "purchase" {
+                format!("purchases({w})")
+            } else {
+                format!("count({f}, {w})")
+            };
+            text.push_str(&format!("segment c{i} = {term} {o} {n}\n"));
+        }
+        text
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: common::settings::cases(150), ..ProptestConfig::default() })]
+
+    #[test]
+    fn shared_counts_equal_model(rules_text in shared_counts(), stream in steps(50)) {
+        run(&rules_text, &stream)?;
+    }
+
+    /// Counts sharing a state replaced by others over the same filters: what is carried is
+    /// put back together by slot, what is new comes from the timeline.
+    #[test]
+    fn shared_counts_replaced_equal_model(
+        a in shared_counts(),
+        b in shared_counts(),
+        stream in steps(40),
+        at in 0..40usize,
+    ) {
+        run_with_reloads(&a, &stream, &[(at, b)])?;
+    }
 
     #[test]
     fn engine_with_rules_equals_model(rules_text in rules(), stream in steps(50)) {

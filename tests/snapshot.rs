@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use tropa::persist::{Durability, StoreError};
 use tropa::{decode_line, Engine, Event, OpenError};
 
+/// `browsing` and `fans` read counts of page views over two windows, `carts` and `carting`
+/// of carts: such counts share one state in memory and are stored one per term.
 const RULES: &str = "segment buyers = count(purchase) >= 1
 segment carts = count(cart_add, 1h) >= 1 and since(purchase) > 30m
+segment carting = count(cart_add, 3h) >= 2
+segment browsing = count(page_view, 30m) >= 1 and count(page_view, 2h) < 5
 tag fans when count(page_view, 2h) >= 3
 score purchase => 10
 ";

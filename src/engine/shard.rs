@@ -41,7 +41,7 @@ use crate::engine::members::Memberships;
 use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::engine::timers::TimerQueue;
-use crate::eval::{Carry, Change, EvalState, Evaluator};
+use crate::eval::{Carry, Change, EvalState, Evaluator, StoredEval};
 use crate::event::{Event, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
 use crate::intern::{Interner, Sym};
@@ -60,6 +60,34 @@ pub(crate) struct Contact {
     pub(crate) state: ContactState,
     pub(crate) eval: EvalState,
     pub(crate) identified: bool,
+}
+
+/// A contact as a snapshot stores it: in the bytes [`Contact`] decodes from, its term states
+/// in their stored form (see `Evaluator::stored`).
+pub(crate) struct StoredContact<'a> {
+    pub(crate) state: &'a ContactState,
+    pub(crate) eval: StoredEval<'a>,
+    pub(crate) identified: bool,
+}
+
+impl bincode::Encode for StoredContact<'_> {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.state, &self.eval, self.identified).encode(e)
+    }
+}
+
+impl Contact {
+    /// This contact as a snapshot stores it, under the rules `ev`.
+    pub(crate) fn stored<'a>(&'a self, ev: Option<&Evaluator>) -> StoredContact<'a> {
+        StoredContact {
+            state: &self.state,
+            eval: self.eval.stored(ev),
+            identified: self.identified,
+        }
+    }
 }
 
 /// An accepted event on its way to a contact.
@@ -412,7 +440,14 @@ impl ShardState {
             }
             let tau = now.unwrap_or(Ts::MIN);
             // Without old rules nothing is carried, so the (empty) old state is never read.
-            contact.eval = new.convert(carry, &contact.eval, &contact.state, cx.syms, tau);
+            contact.eval = new.convert(
+                carry,
+                old.as_deref(),
+                &contact.eval,
+                &contact.state,
+                cx.syms,
+                tau,
+            );
             converted += 1;
             let from = changes.len();
             new.evaluate(

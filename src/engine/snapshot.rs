@@ -40,7 +40,7 @@
 //! skipped in favour of an older one: the log behind it is gone.
 
 use super::durable::frame_error;
-use super::shard::Contact;
+use super::shard::{Contact, StoredContact};
 use super::{Config, Engine, NOT_STARTED};
 use crate::codec::frame::{file_header, put_record_with, read_records, MAX_RECORD, SNAP_MAGIC};
 use crate::codec::wire::{decode_tagged, encode_tagged, split_tagged};
@@ -246,10 +246,11 @@ impl Engine {
         let n = self.shards.len();
         for i in (first..n).step_by(step) {
             let st = self.shards[i].state.lock();
-            let mut chunk: Vec<(u32, &Contact)> = Vec::with_capacity(CONTACTS_PER_RECORD);
+            let ev = st.eval.as_deref();
+            let mut chunk: Vec<(u32, StoredContact<'_>)> = Vec::with_capacity(CONTACTS_PER_RECORD);
             let mut heap = 0;
             for (c, contact) in st.live_contacts(i, n) {
-                chunk.push((c.0, contact));
+                chunk.push((c.0, contact.stored(ev)));
                 heap += contact.state.heap_bytes() + 256;
                 if chunk.len() == CONTACTS_PER_RECORD || heap >= BYTES_PER_RECORD {
                     put(&mut out, CONTACTS, &chunk)?;

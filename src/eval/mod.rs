@@ -55,8 +55,12 @@ struct TermInfo {
     sym: Option<Sym>,
     /// Predicate index for `segment("s")` and rule `tag("t")` terms.
     pred: Option<usize>,
-    /// Index in [`EvalState`]'s term states; `None` for terms read off the profile.
+    /// The slot whose state this term reads ([`SlotPlan`]); `None` for terms read off the
+    /// profile.
     slot: Option<usize>,
+    /// The term's own place in the stored form of a contact's term states, one per term
+    /// with a state (see [`Evaluator::stored`]).
+    stored: Option<usize>,
 }
 
 /// A plan made ready to run against one engine's interned names.
@@ -80,8 +84,14 @@ pub(crate) struct Evaluator {
     preds_by_kind: Vec<Vec<usize>>,
     /// Time-sensitive terms read off the profile or the score rules (no slot).
     profile_time_terms: Vec<usize>,
-    /// Per slot: its term and how time changes it, compact for the passes over a contact.
-    slot_time: Vec<SlotTime>,
+    /// Per slot: the terms it keeps, its state and how time changes it.
+    slots: Vec<SlotPlan>,
+    /// Per stored place (see [`TermInfo::stored`]): its term.
+    stored_terms: Vec<usize>,
+    /// Slots fed by each kind.
+    slots_by_kind: Vec<Vec<usize>>,
+    /// The terms sharing a slot ([`Timed::Shared`]).
+    members: Vec<Member>,
     /// `since` thresholds of the slots, flattened.
     thresholds: Vec<i64>,
     /// Count boundaries of the slots, flattened.
@@ -90,6 +100,42 @@ pub(crate) struct Evaluator {
     tests: Vec<Test>,
     /// Room for term slots in a contact's first allocation of them.
     first_room: usize,
+}
+
+/// One slot of a contact's term states: the state of one term, or the state several
+/// windowed counts of one filter share.
+///
+/// `count(page_view, 1d) >= 1`, `count(page_view, 7d) >= 3` and `count(page_view, 30d) >= 3`
+/// each need only the latest few times of the contact's page views (see
+/// [`crate::rules::StateNeed::LatestK`]); one list of the latest `max k` of them, kept for the
+/// longest window, answers all three exactly: the latest `k` times inside a window of length
+/// `w` are among the latest `max k` inside the longest. So the counts of one filter compared
+/// only with numbers share a slot: an event feeds one state instead of one per count, and a
+/// contact keeps one list. Each term still reads only its own window and clamps its count
+/// at its own `k`, so every value, comparison and explanation is what its own list gave.
+#[derive(Debug, Clone)]
+struct SlotPlan {
+    /// The terms kept here (ascending).
+    terms: Vec<usize>,
+    /// The state kept: the terms' own need, or the latest `k` times for shared counts.
+    need: StateNeed,
+    /// How many latest times a latest-k state keeps (0 for other states).
+    k: usize,
+    /// The longest window of the terms, after which kept events are dropped.
+    window: Option<i64>,
+    timed: Timed,
+    /// The predicates reading its terms (when a shared slot is due, only the readers of its
+    /// counts whose crossing has come are re-checked; see `Evaluator::due_slots`).
+    readers: Vec<usize>,
+}
+
+/// A windowed count in a shared slot: its window, its count boundaries (a range of
+/// `Evaluator::bounds`), and the term.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    window: i64,
+    bounds: (u32, u32),
+    term: usize,
 }
 
 /// How time changes one slot's term.
@@ -104,12 +150,9 @@ enum Timed {
     Counted(i64, u32, u32),
     /// `since` compared with the thresholds `thresholds[from..to]`.
     Since(u32, u32),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct SlotTime {
-    term: u32,
-    timed: Timed,
+    /// Counts sharing a slot, each as `Counted` with the window and boundaries of
+    /// `members[from..to]`.
+    Shared(u32, u32),
 }
 
 /// A small set of indices (terms, predicates): up to 64 inline, without an allocation. A
@@ -194,6 +237,36 @@ impl EvalState {
     pub(crate) fn slots(&self) -> &[terms::SlotState] {
         self.terms.as_slice()
     }
+
+    /// This state as a snapshot stores it, under the rules `ev` it was evaluated by: its
+    /// term states in their stored form ([`Evaluator::stored`]), in the bytes this type
+    /// decodes from.
+    pub(crate) fn stored(&self, ev: Option<&Evaluator>) -> StoredEval<'_> {
+        let terms = match ev {
+            Some(ev) => ev.stored(self),
+            None => self
+                .terms
+                .iter()
+                .map(|(i, s)| (i as u32, s.clone()))
+                .collect(),
+        };
+        StoredEval { st: self, terms }
+    }
+}
+
+/// An evaluation state to store (see [`EvalState::stored`]).
+pub(crate) struct StoredEval<'a> {
+    st: &'a EvalState,
+    terms: Vec<(u32, TermState)>,
+}
+
+impl bincode::Encode for StoredEval<'_> {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (&self.terms, &self.st.scores, &self.st.held, &self.st.timer).encode(e)
+    }
 }
 
 /// Stored without `at`, as before it existed: the bytes of a snapshot are unchanged.
@@ -229,7 +302,7 @@ bincode::impl_borrow_decode!(EvalState);
 /// re-evaluated like any other). Everything else starts from the timeline.
 #[derive(Debug, Clone)]
 pub(crate) struct Carry {
-    /// Per new term slot: the old slot it continues.
+    /// Per new term with a state, by stored place: the old term (stored place) it continues.
     terms: Vec<Option<usize>>,
     /// Per new score rule: the old rule it continues.
     scores: Vec<Option<usize>>,
@@ -273,7 +346,7 @@ impl Evaluator {
         let mut by_kind = vec![Vec::new(); n_kinds];
         let mut info = Vec::with_capacity(plan.terms.len());
         let mut gain_horizon = 0;
-        let mut slots = 0;
+        let mut stored = 0;
         for (i, t) in plan.terms.iter().enumerate() {
             let k = match t.need {
                 StateNeed::LatestK(k) => k,
@@ -286,9 +359,10 @@ impl Evaluator {
                 sum_field: None,
                 sym: None,
                 pred: None,
-                slot: (TermState::new(t.need) != TermState::None).then(|| {
-                    slots += 1;
-                    slots - 1
+                slot: None,
+                stored: (TermState::new(t.need) != TermState::None).then(|| {
+                    stored += 1;
+                    stored - 1
                 }),
             };
             let mut feeds: Vec<Kind> = Vec::new();
@@ -363,53 +437,63 @@ impl Evaluator {
             })
             .collect();
         let profile_time_terms = (0..info.len())
-            .filter(|t| plan.terms[*t].time_sensitive && info[*t].slot.is_none())
+            .filter(|t| plan.terms[*t].time_sensitive && info[*t].stored.is_none())
             .filter(|t| info[*t].pred.is_none())
             .collect();
         let mut flat = Vec::new();
         let mut bounds = Vec::new();
-        let slot_time: Vec<SlotTime> = (0..info.len())
-            .filter(|t| info[*t].slot.is_some())
-            .map(|t| {
-                let timed = match (&plan.terms[t].kind, info[t].window) {
-                    _ if !plan.terms[t].time_sensitive => Timed::No,
-                    (TermKind::Since { .. }, _) => {
-                        let from = flat.len() as u32;
-                        let mine = thresholds.iter().filter(|(id, _)| id.0 as usize == t);
-                        flat.extend(mine.map(|(_, d)| *d));
-                        Timed::Since(from, flat.len() as u32)
-                    }
-                    (TermKind::Count { .. } | TermKind::Purchases { .. }, Some(w)) => {
-                        match &count_uses[t] {
-                            instants::CountUse::Boundaries(b) => {
-                                let from = bounds.len() as u32;
-                                bounds.extend_from_slice(b);
-                                Timed::Counted(w, from, bounds.len() as u32)
-                            }
-                            _ => Timed::Window(w),
-                        }
-                    }
-                    (_, Some(w)) => Timed::Window(w),
-                    _ => Timed::No,
-                };
-                SlotTime {
-                    term: t as u32,
-                    timed,
+        let stored_terms: Vec<usize> = (0..info.len())
+            .filter(|t| info[*t].stored.is_some())
+            .collect();
+        let term_timed: Vec<Timed> = stored_terms
+            .iter()
+            .map(|&t| match (&plan.terms[t].kind, info[t].window) {
+                _ if !plan.terms[t].time_sensitive => Timed::No,
+                (TermKind::Since { .. }, _) => {
+                    let from = flat.len() as u32;
+                    let mine = thresholds.iter().filter(|(id, _)| id.0 as usize == t);
+                    flat.extend(mine.map(|(_, d)| *d));
+                    Timed::Since(from, flat.len() as u32)
                 }
+                (TermKind::Count { .. } | TermKind::Purchases { .. }, Some(w)) => {
+                    match &count_uses[t] {
+                        instants::CountUse::Boundaries(b) => {
+                            let from = bounds.len() as u32;
+                            bounds.extend_from_slice(b);
+                            Timed::Counted(w, from, bounds.len() as u32)
+                        }
+                        _ => Timed::Window(w),
+                    }
+                }
+                (_, Some(w)) => Timed::Window(w),
+                _ => Timed::No,
             })
             .collect();
+        let (slots, members) =
+            Self::plan_slots(&plan, &mut info, &stored_terms, &term_timed, &readers);
+        let mut slots_by_kind: Vec<Vec<usize>> = vec![Vec::new(); n_kinds];
+        for (k, terms) in by_kind.iter().enumerate() {
+            for s in terms.iter().filter_map(|t| info[*t].slot) {
+                if !slots_by_kind[k].contains(&s) {
+                    slots_by_kind[k].push(s);
+                }
+            }
+        }
         let tests = plan
             .predicates
             .iter()
             .map(|p| Test::compile(&p.expr, &|t| Reads::of(&plan.terms[t].kind)))
             .collect();
         Evaluator {
-            first_room: terms::first_room(slot_time.len()),
+            first_room: terms::first_room(slots.len()),
             tests,
             readers,
             dependents,
             preds_by_kind,
-            slot_time,
+            slots,
+            stored_terms,
+            slots_by_kind,
+            members,
             thresholds: flat,
             bounds,
             profile_time_terms,
@@ -421,6 +505,88 @@ impl Evaluator {
             any_time,
             plan,
         }
+    }
+
+    /// The slots of a plan (see [`SlotPlan`]): one per term with a state, except that the
+    /// windowed counts of one filter that predicates only compare with numbers share one.
+    /// Sets each term's slot; returns the slots and the shared counts' timing.
+    fn plan_slots(
+        plan: &Plan,
+        info: &mut [TermInfo],
+        stored_terms: &[usize],
+        term_timed: &[Timed],
+        readers: &[Vec<usize>],
+    ) -> (Vec<SlotPlan>, Vec<Member>) {
+        let mut slots: Vec<SlotPlan> = Vec::new();
+        // The filter of each slot open to more counts.
+        let mut shared: Vec<(Filter, usize)> = Vec::new();
+        for (&t, &timed) in stored_terms.iter().zip(term_timed) {
+            let filter = match (&plan.terms[t].kind, timed) {
+                (TermKind::Count { filter, .. }, Timed::Counted(..)) => Some(filter.clone()),
+                (TermKind::Purchases { .. }, Timed::Counted(..)) => Some(Filter {
+                    kind: Kind::Purchase,
+                    cond: None,
+                }),
+                _ => None,
+            };
+            let k = info[t].k;
+            let existing = filter
+                .as_ref()
+                .and_then(|f| shared.iter().find(|(g, _)| g == f).map(|(_, s)| *s));
+            let s = match existing {
+                Some(s) => {
+                    let slot = &mut slots[s];
+                    slot.terms.push(t);
+                    slot.k = slot.k.max(k);
+                    slot.need = StateNeed::LatestK(slot.k);
+                    slot.window = slot.window.max(info[t].window);
+                    s
+                }
+                None => {
+                    if let Some(f) = filter {
+                        shared.push((f, slots.len()));
+                    }
+                    slots.push(SlotPlan {
+                        terms: vec![t],
+                        need: plan.terms[t].need,
+                        k,
+                        window: info[t].window,
+                        timed,
+                        readers: Vec::new(),
+                    });
+                    slots.len() - 1
+                }
+            };
+            info[t].slot = Some(s);
+        }
+        let mut members = Vec::new();
+        for slot in &mut slots {
+            let mut r: Vec<usize> = slot
+                .terms
+                .iter()
+                .flat_map(|t| &readers[*t])
+                .copied()
+                .collect();
+            r.sort_unstable();
+            r.dedup();
+            slot.readers = r;
+            if slot.terms.len() > 1 {
+                let from = members.len() as u32;
+                for &t in &slot.terms {
+                    let stored = info[t].stored.expect("a slot's terms are stored");
+                    let Timed::Counted(w, bf, bt) = term_timed[stored] else {
+                        unreachable!("only counted terms share a slot")
+                    };
+                    members.push(Member {
+                        window: w,
+                        bounds: (bf, bt),
+                        term: t,
+                    });
+                }
+                slot.timed = Timed::Shared(from, members.len() as u32);
+            }
+        }
+        (slots, members)
     }
 
     /// Checks an evaluation state read back from a snapshot against this plan (its
@@ -437,26 +603,72 @@ impl Evaluator {
         if st.scores.len() != self.plan.scores.len() {
             return Err("score states do not match the score rules");
         }
+        // Stored one per term (see `stored`); held by slot.
         let mut last = None;
-        for (slot, state) in st.terms.iter() {
-            let Some(t) = self.slot_time.get(slot) else {
+        for (place, state) in st.terms.iter() {
+            let Some(&t) = self.stored_terms.get(place) else {
                 return Err("a term state names a slot the rules do not have");
             };
-            if last.is_some_and(|l| l >= slot) {
+            if last.is_some_and(|l| l >= place) {
                 return Err("term states out of slot order");
             }
-            last = Some(slot);
-            let need = self.plan.terms[t.term as usize].need;
-            if !state.is_kind(need) {
+            last = Some(place);
+            if !state.is_kind(self.plan.terms[t].need) {
                 return Err("a term state is not of the kind its term keeps");
             }
         }
+        let stored = std::mem::take(&mut st.terms);
+        st.terms = self.slots_from_stored(stored.into_states());
         let tau = st.timer.map_or(clock, |t| t.saturating_sub(1));
         st.at = tau;
         for e in st.terms.iter_mut() {
             e.next = self.slot_next(e.id as usize, &e.state, tau);
         }
         Ok(())
+    }
+
+    /// A contact's term states as they are stored: one per term with a state, by the term's
+    /// stored place, ascending (a shared slot gives each of its terms the latest `k` of its
+    /// times, all that term ever reads). Snapshots hold this form, which does not depend on
+    /// which terms share a slot; [`Evaluator::slots_from_stored`] reads it back.
+    pub(crate) fn stored(&self, st: &EvalState) -> Vec<(u32, TermState)> {
+        let mut out = Vec::new();
+        for (slot, state) in st.terms.iter() {
+            let plan = &self.slots[slot];
+            for &t in &plan.terms {
+                let place = self.info[t].stored.expect("a slot's terms are stored") as u32;
+                if plan.terms.len() == 1 {
+                    out.push((place, state.clone()));
+                    continue;
+                }
+                let own = state.keep_latest(self.info[t].k);
+                if !own.is_empty() {
+                    out.push((place, own));
+                }
+            }
+        }
+        out.sort_unstable_by_key(|x| x.0);
+        out
+    }
+
+    /// Term states by slot from their stored form (places checked by the caller). The terms
+    /// sharing a slot each kept the latest times of the same events, so their lists are
+    /// united (each time as often as the list holding it most often; see
+    /// [`TermState::unite`]), which gives back every time any of them reads.
+    fn slots_from_stored(&self, stored: impl Iterator<Item = (usize, TermState)>) -> Slots {
+        let mut terms = Slots::default();
+        for (place, state) in stored {
+            let t = self.stored_terms[place];
+            let slot = self.info[t].slot.expect("stored terms have a slot");
+            let plan = &self.slots[slot];
+            if plan.terms.len() == 1 {
+                terms.set(slot, state);
+            } else {
+                terms.entry(slot, plan.need, 1).state.unite(&state, plan.k);
+            }
+        }
+        terms.drop_empty();
+        terms
     }
 
     pub(crate) fn new_state(&self) -> EvalState {
@@ -494,11 +706,14 @@ impl Evaluator {
         score_wanted: impl Fn(usize) -> bool,
     ) {
         let kind = ev.kind() as usize;
-        for &t in &self.by_kind[kind] {
-            let info = &self.info[t];
-            let Some(slot) = info.slot.filter(|s| slot_wanted(*s)) else {
+        for &slot in &self.slots_by_kind[kind] {
+            if !slot_wanted(slot) {
                 continue;
-            };
+            }
+            let plan = &self.slots[slot];
+            // The terms of a slot read the same events: the first says which, and how much.
+            let t = plan.terms[0];
+            let info = &self.info[t];
             // `count`, `sum` and `since` read only the events their filter selects.
             if info.filter.as_ref().is_some_and(|f| !Self::matches(f, ev)) {
                 continue;
@@ -519,12 +734,10 @@ impl Evaluator {
                 },
                 _ => continue,
             };
-            let horizon = info.window.map(|w| tau - w);
+            let horizon = plan.window.map(|w| tau - w);
             if horizon.is_none_or(|h| ev.ts > h) {
-                let e = st
-                    .terms
-                    .entry(slot, self.plan.terms[t].need, self.first_room);
-                e.state.add(ev.ts, value, info.k, horizon);
+                let e = st.terms.entry(slot, plan.need, self.first_room);
+                e.state.add(ev.ts, value, plan.k, horizon);
                 e.next = self.slot_next(slot, &e.state, tau);
             }
         }
@@ -543,7 +756,7 @@ impl Evaluator {
                 o.info
                     .iter()
                     .zip(&o.plan.terms)
-                    .filter_map(|(i, t)| Some((i.slot?, t)))
+                    .filter_map(|(i, t)| Some((i.stored?, t)))
                     .collect()
             })
             .unwrap_or_default();
@@ -551,7 +764,7 @@ impl Evaluator {
             .info
             .iter()
             .zip(&self.plan.terms)
-            .filter(|(i, _)| i.slot.is_some())
+            .filter(|(i, _)| i.stored.is_some())
             .map(|(_, t)| {
                 old_slots
                     .iter()
@@ -595,15 +808,30 @@ impl Evaluator {
     pub(crate) fn convert(
         &self,
         carry: &Carry,
+        old_rules: Option<&Evaluator>,
         old: &EvalState,
         state: &ContactState,
         syms: &Interner,
         tau: i64,
     ) -> EvalState {
         let mut st = self.new_state();
-        for (slot, from) in carry.terms.iter().enumerate() {
-            if let Some(state) = from.and_then(|f| old.terms.get(f)) {
-                st.terms.set(slot, state.clone());
+        // Term states travel in their stored form, one per term (whatever shares a slot on
+        // either side), and are put back together by slot at the end.
+        let old_terms = old_rules.map(|o| o.stored(old)).unwrap_or_default();
+        let mut terms: Vec<(usize, TermState)> = Vec::new();
+        for (place, from) in carry.terms.iter().enumerate() {
+            let Some(from) = from else { continue };
+            if let Ok(i) = old_terms.binary_search_by_key(&(*from as u32), |x| x.0) {
+                let mut own = old_terms[i].1.clone();
+                // A kept windowed count carries exactly what it reads: its latest k inside
+                // its window, whatever its old slot also held (a new count sharing the slot
+                // starts from it, and that must not depend on when the old one was pruned).
+                let info = &self.info[self.stored_terms[place]];
+                if let (k @ 1.., Some(w)) = (info.k, info.window) {
+                    own.prune(tau - w);
+                    own = own.keep_latest(k);
+                }
+                terms.push((place, own));
             }
         }
         for (r, from) in carry.scores.iter().enumerate() {
@@ -617,34 +845,48 @@ impl Evaluator {
             }
         }
         if carry.backfills() {
+            let rebuilt = |t: usize| {
+                self.info[t]
+                    .stored
+                    .is_some_and(|p| carry.terms[p].is_none())
+            };
             let kinds_wanted = |k: Kind| {
-                self.by_kind[k as usize]
-                    .iter()
-                    .any(|t| self.info[*t].slot.is_some_and(|s| carry.terms[s].is_none()))
+                self.by_kind[k as usize].iter().any(|t| rebuilt(*t))
                     || self.scores_by_kind[k as usize]
                         .iter()
                         .any(|r| carry.scores[*r].is_none())
             };
+            let mut fresh = self.new_state();
             for e in state.timeline.entries().filter(|e| kinds_wanted(e.kind)) {
                 self.feed(
-                    &mut st,
+                    &mut fresh,
                     &e.event(syms),
                     e.at.seq,
                     tau,
-                    |s| carry.terms[s].is_none(),
+                    |s| self.slots[s].terms.iter().any(|t| rebuilt(*t)),
                     |r| carry.scores[r].is_none(),
                 );
             }
+            for (place, own) in self.stored(&fresh) {
+                if carry.terms[place as usize].is_none() {
+                    terms.push((place as usize, own));
+                }
+            }
+            for (r, from) in carry.scores.iter().enumerate() {
+                if from.is_none() {
+                    st.scores[r] = std::mem::take(&mut fresh.scores[r]);
+                }
+            }
         }
+        terms.sort_unstable_by_key(|x| x.0);
+        st.terms = self.slots_from_stored(terms.into_iter());
         st
     }
 
     /// Folds an absorbed contact's evaluation state in. Sticky tags unite; returns the tags
     /// this contact holds only thanks to the other.
     pub(crate) fn absorb(&self, st: &mut EvalState, other: EvalState) -> Vec<usize> {
-        st.terms.absorb(other.terms, |slot| {
-            self.info[self.slot_time[slot].term as usize].k
-        });
+        st.terms.absorb(other.terms, |slot| self.slots[slot].k);
         for (s, o) in st.scores.iter_mut().zip(other.scores) {
             s.absorb(o);
         }
@@ -662,8 +904,8 @@ impl Evaluator {
     /// pass over the slots).
     fn prune(&self, st: &mut EvalState, tau: i64) {
         for e in st.terms.iter_mut() {
-            if let Timed::Window(w) | Timed::Counted(w, ..) = self.slot_time[e.id as usize].timed {
-                e.state.prune(tau - w);
+            if let Some(horizon) = self.prune_horizon(e.id as usize, tau) {
+                e.state.prune(horizon);
             }
         }
         st.terms.drop_empty();
@@ -706,7 +948,10 @@ impl Evaluator {
         match &self.plan.terms[t].kind {
             TermKind::Purchases { window: None } => f64::from(cx.state.totals.purchases),
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
-                self.term_state(t, st).count_after(horizon) as f64
+                let n = self.term_state(t, st).count_after(horizon);
+                // A latest-k count reads at most its own k (a shared slot keeps more).
+                let n = if info.k > 0 { n.min(info.k as u64) } else { n };
+                n as f64
             }
             TermKind::Sum { .. } | TermKind::Revenue { .. } => {
                 self.term_state(t, st).sum_after(horizon) as f64 / 1e6
@@ -833,11 +1078,12 @@ impl Evaluator {
     ) {
         // An evaluation earlier than the last one may find instants between the two.
         let refresh = refresh || tau < st.at;
+        let prev = st.at;
         st.at = tau;
         // The timer was the earliest instant of every slot, and a slot fed since computed its
         // own after `tau`: before the timer, no slot is due, and only the earliest is wanted.
         let mut earliest = if refresh || st.timer.is_some_and(|t| t <= tau) {
-            self.due_slots(st, tau, refresh, &mut todo)
+            self.due_slots(st, prev, tau, refresh, &mut todo)
         } else {
             st.terms.nexts().min().unwrap_or(NEVER)
         };
@@ -872,25 +1118,44 @@ impl Evaluator {
     /// The pass over the slots of an evaluation that may find some due: their readers join
     /// `todo`, they drop what has left their windows, and their next instants (every slot's,
     /// when `refresh`) are computed again. Returns the earliest next instant.
-    fn due_slots(&self, st: &mut EvalState, tau: i64, refresh: bool, todo: &mut Bits) -> i64 {
+    fn due_slots(
+        &self,
+        st: &mut EvalState,
+        prev: i64,
+        tau: i64,
+        refresh: bool,
+        todo: &mut Bits,
+    ) -> i64 {
         let mut earliest = NEVER;
         let mut emptied = false;
         for e in st.terms.iter_mut() {
             let slot = e.id as usize;
             if e.next <= tau {
-                let SlotTime { term, timed } = self.slot_time[slot];
+                let plan = &self.slots[slot];
+                if let Timed::Shared(from, to) = plan.timed {
+                    // Of counts sharing a slot, only those whose own crossing after the last
+                    // evaluation has come can answer otherwise: their readers are re-checked.
+                    for m in &self.members[from as usize..to as usize] {
+                        let (w, bounds) = (m.window, self.bounds_of(m));
+                        if e.state
+                            .crossing(prev.saturating_sub(w), bounds, w)
+                            .is_some_and(|c| c <= tau)
+                        {
+                            self.readers[m.term].iter().for_each(|i| todo.set(*i, true));
+                        }
+                    }
+                } else {
+                    plan.readers.iter().for_each(|i| todo.set(*i, true));
+                }
                 // Reads count only what is inside the window, so pruning is for memory, and
                 // only the due slots are pruned: an evaluation does not touch the kept events
                 // of the others. What a slot keeps stays bounded all the same: a latest-k
                 // state holds at most k times, and an events-in-window state is due as each
                 // one leaves.
-                if let Timed::Window(w) | Timed::Counted(w, ..) = timed {
-                    e.state.prune(tau - w);
+                if let Some(horizon) = self.prune_horizon(slot, tau) {
+                    e.state.prune(horizon);
                     emptied |= e.state.is_empty();
                 }
-                self.readers[term as usize]
-                    .iter()
-                    .for_each(|i| todo.set(*i, true));
             }
             if refresh || e.next <= tau {
                 e.next = self.slot_next(slot, &e.state, tau);
@@ -950,10 +1215,34 @@ impl Evaluator {
         }
     }
 
+    /// The count boundaries of a term sharing a slot.
+    fn bounds_of(&self, m: &Member) -> &[u64] {
+        &self.bounds[m.bounds.0 as usize..m.bounds.1 as usize]
+    }
+
+    /// The time at or before which `slot`'s kept events have left its longest window, when
+    /// its state keeps events in a window.
+    fn prune_horizon(&self, slot: usize, tau: i64) -> Option<i64> {
+        let plan = &self.slots[slot];
+        match plan.timed {
+            Timed::Window(_) | Timed::Counted(..) | Timed::Shared(..) => {
+                plan.window.map(|w| tau - w)
+            }
+            Timed::No | Timed::Since(..) => None,
+        }
+    }
+
     /// The candidate instants after `tau` of the term in `slot`, whose state is `ts`.
     fn slot_candidates(&self, slot: usize, ts: &TermState, tau: i64, f: &mut impl FnMut(i64)) {
-        match self.slot_time[slot].timed {
+        match self.slots[slot].timed {
             Timed::No => {}
+            Timed::Shared(from, to) => {
+                for m in &self.members[from as usize..to as usize] {
+                    if let Some(c) = ts.crossing(tau - m.window, self.bounds_of(m), m.window) {
+                        f(c);
+                    }
+                }
+            }
             Timed::Window(w) => {
                 if let Some(x) = ts.first_after(tau - w) {
                     f(x + w);
@@ -1187,6 +1476,59 @@ mod tests {
         // 2 h + 10 ms; the contact's timer (1 h) is the earliest.
         let next: Vec<i64> = st.terms.iter_mut().map(|e| e.next).collect();
         assert_eq!(next, [HOUR, 2 * HOUR + 10]);
+    }
+
+    #[test]
+    fn counts_of_one_filter_share_a_slot_and_are_stored_one_per_term() {
+        let plan = crate::rules::compile(
+            "segment a = count(page_view, 1h) >= 1\n\
+             segment b = count(page_view, 3h) >= 3\n\
+             segment c = count(purchase, 2h) >= 2 and purchases(1h) >= 1\n\
+             segment d = count(page_view) >= 2\n\
+             segment e = count(page_view, 2h) * 2 > 3",
+        )
+        .unwrap();
+        let ev = Evaluator::new(plan, &Interner::default(), StageWindows::default());
+        // Shared: the page-view counts of 1 h and 3 h; the purchase counts. Apart: the
+        // all-time count (a counter) and the one used in arithmetic (every event in its window).
+        let shared: Vec<usize> = ev.slots.iter().map(|s| s.terms.len()).collect();
+        assert_eq!(shared.iter().filter(|n| **n == 2).count(), 2, "{shared:?}");
+        assert_eq!(ev.slots.len(), 4);
+        let state = ContactState::default();
+        let mut st = ev.new_state();
+        let view = |ts: i64| {
+            Event::new(
+                ts,
+                Payload::PageView {
+                    url: None,
+                    category: None,
+                },
+            )
+        };
+        for (i, ts) in [0, 10 * 60_000, 100 * 60_000, 110 * 60_000, 115 * 60_000]
+            .into_iter()
+            .enumerate()
+        {
+            ev.on_event(&mut st, &view(ts), i as u64, ts);
+        }
+        let mut out = Vec::new();
+        ev.evaluate(&mut st, &state, false, 115 * 60_000, None, &mut out);
+        // Within 1 h of 1:55: three views (a); within 3 h: five, read as three (b).
+        assert!(st.held.get(0) && st.held.get(1));
+        // Stored one per term, in the stored places, and read back to the same slots.
+        let stored = ev.stored(&st);
+        let places: Vec<u32> = stored.iter().map(|x| x.0).collect();
+        assert!(places.windows(2).all(|w| w[0] < w[1]), "{places:?}");
+        let back = ev.slots_from_stored(stored.into_iter().map(|(p, s)| (p as usize, s)));
+        // (The next instants are computed after a load, not stored.)
+        assert!(back.iter().eq(st.terms.iter()));
+        // Each page-view count's own list: the latest 1 and the latest 3.
+        let own: Vec<usize> = ev
+            .stored(&st)
+            .iter()
+            .filter_map(|(_, s)| s.times().map(<[i64]>::len))
+            .collect();
+        assert_eq!(own, [1, 3], "the counter and window states have no times");
     }
 
     #[test]

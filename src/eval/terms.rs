@@ -114,7 +114,7 @@ impl TermState {
     }
 
     /// The kept times of a latest-k state.
-    fn times(&self) -> Option<&[i64]> {
+    pub(crate) fn times(&self) -> Option<&[i64]> {
         match self {
             TermState::Recent { len, t } => Some(&t[..usize::from(*len)]),
             TermState::LatestK(v) => Some(v),
@@ -194,6 +194,45 @@ impl TermState {
             }
             _ => {}
         }
+    }
+
+    /// The latest `k` of a latest-k state's times, as a state of its own.
+    pub(crate) fn keep_latest(&self, k: usize) -> TermState {
+        let times = self.times().unwrap_or(&[]);
+        TermState::of_times(&times[times.len().saturating_sub(k)..])
+    }
+
+    /// Folds in a latest-k state of the same contact's events kept for another term (the
+    /// latest times of one filter, for a shorter window or a smaller `k`): both lists are
+    /// the latest times of the same events, so a time counts as often as the list that holds
+    /// it most often says, not the sum (two contacts' states add: [`TermState::absorb`]).
+    /// Keeps the latest `k`.
+    pub(crate) fn unite(&mut self, other: &TermState, k: usize) {
+        let (Some(a), Some(b)) = (self.times(), other.times()) else {
+            return;
+        };
+        let mut all = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => {
+                    all.push(a[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    all.push(b[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    all.push(a[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        all.extend_from_slice(&a[i..]);
+        all.extend_from_slice(&b[j..]);
+        *self = TermState::of_times(&all[all.len().saturating_sub(k)..]);
     }
 
     /// Folds another contact's state of the same term into this one.
@@ -444,6 +483,11 @@ impl Slots {
         self.0.iter().map(|e| e.next)
     }
 
+    /// The slots' states, ascending, taken.
+    pub(crate) fn into_states(self) -> impl Iterator<Item = (usize, TermState)> {
+        self.0.into_iter().map(|e| (e.id as usize, e.state))
+    }
+
     /// The slots that hold something, ascending, to update in place.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut SlotState> {
         self.0.iter_mut()
@@ -609,6 +653,28 @@ mod tests {
         assert_eq!(s.get(2).and_then(TermState::latest), Some(7));
         s.set(2, TermState::Latest(None));
         assert!(s.get(2).is_none());
+    }
+
+    #[test]
+    fn lists_of_the_same_events_unite_without_counting_twice() {
+        let all = [5, 7, 7, 9, 12, 12, 12, 15];
+        let latest = |k: usize| TermState::of_times(&all[all.len() - k..]);
+        // The latest 2 and the latest 5 of the same events (ties included): the latest 5.
+        let mut a = latest(2);
+        a.unite(&latest(5), 6);
+        assert_eq!(a, latest(5));
+        // Kept to k; an empty list adds nothing.
+        let mut b = latest(5);
+        b.unite(&latest(3), 2);
+        assert_eq!(b, latest(2));
+        b.unite(&TermState::of_times(&[]), 2);
+        assert_eq!(b, latest(2));
+        // A list pruned at a window (only times after 7) with a longer one.
+        let mut c = TermState::of_times(&[9, 12, 12, 12, 15]);
+        c.unite(&latest(7), 8);
+        assert_eq!(c, latest(7));
+        assert_eq!(latest(6).keep_latest(3), latest(3));
+        assert_eq!(latest(2).keep_latest(3), latest(2));
     }
 
     #[test]

@@ -80,6 +80,33 @@ fn term_key(t: &Term) -> Option<String> {
     }
 }
 
+/// The events a windowed count compared only with numbers counts, when it is one: such
+/// counts of one filter share a state in the engine, and a new one starts from what the kept
+/// ones hold (see `load_rules`).
+fn shared_filter(t: &Term) -> Option<Filter> {
+    if !matches!(t.need, StateNeed::LatestK(_)) {
+        return None;
+    }
+    match &t.kind {
+        TermKind::Count {
+            filter,
+            window: Some(_),
+        } => Some(filter.clone()),
+        TermKind::Purchases { window: Some(_) } => Some(Filter {
+            kind: tropa::Kind::Purchase,
+            cond: None,
+        }),
+        _ => None,
+    }
+}
+
+fn term_window(t: &Term) -> Option<i64> {
+    match &t.kind {
+        TermKind::Count { window, .. } | TermKind::Purchases { window } => *window,
+        _ => None,
+    }
+}
+
 fn score_key(r: &ScoreRule) -> String {
     format!("score|{:?}|{}|{:?}", r.filter, r.points, r.cap)
 }
@@ -194,6 +221,47 @@ impl Model {
                         h.insert(k.clone());
                     } else {
                         h.remove(k);
+                    }
+                }
+            }
+            // A new windowed count compared only with numbers also starts from what each kept
+            // count of the same events holds: its latest k inside its window.
+            if let Some(now) = now {
+                for t in plan.terms.iter() {
+                    let (Some(f), Some(key)) = (shared_filter(t), term_key(t)) else {
+                        continue;
+                    };
+                    if !fresh.contains(&key) {
+                        continue;
+                    }
+                    for o in plan.terms.iter() {
+                        let Some(o_key) = term_key(o).filter(|k| !fresh.contains(k)) else {
+                            continue;
+                        };
+                        let (Some(of), StateNeed::LatestK(k), Some(w)) =
+                            (shared_filter(o), o.need, term_window(o))
+                        else {
+                            continue;
+                        };
+                        if of != f {
+                            continue;
+                        }
+                        // What the kept count sees (it may itself have been new once).
+                        let sees =
+                            |seq: &u64| self.hidden.get(seq).is_none_or(|h| !h.contains(&o_key));
+                        let mut held: Vec<(Ts, u64)> = contact
+                            .events
+                            .iter()
+                            .filter(|x| x.0 > now - w && x.0 <= now && matches(&of, &x.2))
+                            .filter(|x| sees(&x.1))
+                            .map(|x| (x.0, x.1))
+                            .collect();
+                        held.sort();
+                        for (_, seq) in held.iter().rev().take(k) {
+                            if let Some(h) = self.hidden.get_mut(seq) {
+                                h.remove(&key);
+                            }
+                        }
                     }
                 }
             }
