@@ -21,6 +21,8 @@ use std::cmp::Ordering;
 pub(super) enum Reads {
     /// Always a number.
     Number,
+    /// A number: a count of the times kept in a term slot ([`CountRead`]).
+    Count(CountRead),
     /// Time since the latest matching event, or never.
     Since,
     /// Always a boolean.
@@ -51,6 +53,20 @@ impl Reads {
     }
 }
 
+/// A count term read straight from its slot: the kept times after `tau - window` (all kept
+/// times without a window), at most `k` of them (`0`: no bound), as
+/// [`super::Evaluator::number`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CountRead {
+    pub(super) slot: u32,
+    pub(super) window: Option<i64>,
+    pub(super) k: u32,
+}
+
+/// Counts up to this are answered by a mask: a count compared with a constant below it answers
+/// as this for every count above it.
+const MASKED: u32 = 63;
+
 /// A predicate's condition, compiled (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Test {
@@ -59,6 +75,13 @@ pub(super) enum Test {
         term: usize,
         op: CmpOp,
         c: f64,
+    },
+    /// A count compared with a number: `count op c` holds when bit `min(count, cap)` of
+    /// `mask` is set (see [`Test::count`]).
+    Count {
+        read: CountRead,
+        cap: u32,
+        mask: u64,
     },
     /// A `since` term compared with a duration: `since op d`.
     Since {
@@ -78,6 +101,8 @@ pub(super) enum Test {
 /// What a [`Test`] reads of a contact: the evaluator answers these.
 pub(super) trait Terms {
     fn number(&self, term: usize) -> f64;
+    /// The count as [`CountRead`] describes it (not yet capped at its `k`).
+    fn count(&self, read: &CountRead) -> u64;
     /// Milliseconds since the term's latest event; `None` when there is none.
     fn since(&self, term: usize) -> Option<i64>;
     fn flag(&self, term: usize) -> bool;
@@ -103,6 +128,9 @@ impl Test {
                 };
                 let term = t.0 as usize;
                 match (reads(term), k) {
+                    (Reads::Count(read), Const::Num(c)) => {
+                        Test::count(read, op, *c).unwrap_or(Test::Number { term, op, c: *c })
+                    }
                     (Reads::Number, Const::Num(c)) => Test::Number { term, op, c: *c },
                     (Reads::Since, Const::Dur(d)) => Test::Since { term, op, d: *d },
                     _ => return None,
@@ -124,9 +152,29 @@ impl Test {
         })
     }
 
+    /// `count op c` as a mask over the counts `0..=cap`, `cap` the count's own bound `k`
+    /// when that is at most [`MASKED`]. An unbounded count (or one bounded above that) is
+    /// capped at `MASKED` only when `c` is below it, so that every larger count answers as
+    /// `MASKED` does; otherwise `None`, and the comparison stays a [`Test::Number`].
+    fn count(read: CountRead, op: CmpOp, c: f64) -> Option<Test> {
+        let cap = match read.k {
+            k @ 1..=MASKED => k,
+            _ if c.is_nan() || c < f64::from(MASKED) => MASKED,
+            _ => return None,
+        };
+        let mask = (0..=cap)
+            .filter(|n| f64::from(*n).partial_cmp(&c).is_some_and(|o| holds(op, o)))
+            .fold(0u64, |m, n| m | 1 << n);
+        Some(Test::Count { read, cap, mask })
+    }
+
     /// Whether the condition holds.
     pub(super) fn holds(&self, cx: &impl Terms) -> bool {
         match self {
+            Test::Count { read, cap, mask } => {
+                let n = cx.count(read).min(u64::from(*cap));
+                mask >> n & 1 != 0
+            }
             Test::Number { term, op, c } => cx
                 .number(*term)
                 .partial_cmp(c)
@@ -152,16 +200,38 @@ mod tests {
     use crate::rules::TermId;
     use proptest::prelude::*;
 
-    /// Term 0 is a number, 1 a `since`, 2 a flag.
-    fn reads(t: usize) -> Reads {
-        [Reads::Number, Reads::Since, Reads::Flag][t]
+    /// Term 0 is a number, 1 a `since`, 2 a flag, 3 a count bounded by `k`.
+    fn reads_k(t: usize, k: u32) -> Reads {
+        let count = Reads::Count(CountRead {
+            slot: 7,
+            window: Some(5),
+            k,
+        });
+        [Reads::Number, Reads::Since, Reads::Flag, count][t]
     }
 
-    /// Values of terms 0..3; `expr` answers through the interpreter's own comparison.
+    fn reads(t: usize) -> Reads {
+        reads_k(t, 3)
+    }
+
+    /// Values of terms 0..4; `expr` answers through the interpreter's own comparison.
     struct Fixed {
         number: f64,
         since: Option<i64>,
         flag: bool,
+        /// Term 3's kept count, and its bound (`0`: none).
+        count: u64,
+        k: u32,
+    }
+
+    impl Fixed {
+        /// Term 3's value as the evaluator's `number` reads it: capped at its `k`.
+        fn capped(&self) -> f64 {
+            match self.k {
+                0 => self.count as f64,
+                k => self.count.min(u64::from(k)) as f64,
+            }
+        }
     }
 
     impl Fixed {
@@ -171,7 +241,8 @@ mod tests {
                 PExpr::Term(t) => match t.0 {
                     0 => Val::Num(self.number),
                     1 => Val::Since(self.since),
-                    _ => Val::Bool(self.flag),
+                    2 => Val::Bool(self.flag),
+                    _ => Val::Num(self.capped()),
                 },
                 PExpr::Cmp(op, a, b) => Val::Bool(compare(*op, &self.value(a), &self.value(b))),
                 PExpr::Not(a) => match self.value(a) {
@@ -187,8 +258,15 @@ mod tests {
 
     impl Terms for Fixed {
         fn number(&self, t: usize) -> f64 {
-            assert_eq!(t, 0);
-            self.number
+            match t {
+                0 => self.number,
+                3 => self.capped(),
+                _ => panic!("term {t} is not a number"),
+            }
+        }
+        fn count(&self, read: &CountRead) -> u64 {
+            assert_eq!((read.slot, read.window, read.k), (7, Some(5), self.k));
+            self.count
         }
         fn since(&self, t: usize) -> Option<i64> {
             assert_eq!(t, 1);
@@ -218,6 +296,19 @@ mod tests {
         prop_oneof![Just(0.0), Just(1.0), Just(2.5), Just(f64::NAN), -3.0..3.0]
     }
 
+    /// Constants a count is compared with: around small counts and around the mask's cap.
+    fn count_constant() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            (-1i32..7).prop_map(f64::from),
+            (60i32..70).prop_map(f64::from),
+            Just(2.5),
+            Just(62.5),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+        ]
+    }
+
     /// `term op k`, or `k op term`.
     fn cmp(op: CmpOp, term: u32, k: Const, left: bool) -> PExpr {
         let (t, k) = (
@@ -236,6 +327,12 @@ mod tests {
     fn expr() -> impl Strategy<Value = PExpr> {
         let leaf = prop_oneof![
             (op(), number(), any::<bool>()).prop_map(|(op, c, l)| cmp(op, 0, Const::Num(c), l)),
+            (op(), count_constant(), any::<bool>()).prop_map(|(op, c, l)| cmp(
+                op,
+                3,
+                Const::Num(c),
+                l
+            )),
             (op(), -5i64..20, any::<bool>()).prop_map(|(op, d, l)| cmp(op, 1, Const::Dur(d), l)),
             Just(PExpr::Term(TermId(2))),
             Just(PExpr::Term(TermId(0))),
@@ -259,9 +356,11 @@ mod tests {
             number in number(),
             since in proptest::option::of(-5i64..20),
             flag in any::<bool>(),
+            count in prop_oneof![0u64..8, 60u64..70, Just(1 << 40)],
+            k in prop_oneof![Just(0u32), 1u32..6, 62u32..66],
         ) {
-            let fixed = Fixed { number, since, flag };
-            let test = Test::compile(&e, &reads);
+            let fixed = Fixed { number, since, flag, count, k };
+            let test = Test::compile(&e, &|t| reads_k(t, k));
             prop_assert_eq!(test.holds(&fixed), fixed.expr(&e), "{:?}", test);
         }
     }
@@ -288,6 +387,26 @@ mod tests {
             Test::compile(&PExpr::Term(TermId(2)), &reads),
             Test::Flag(2)
         );
+        // A count compared with a number: a mask over the counts up to its bound.
+        assert_eq!(
+            Test::compile(&cmp(CmpOp::Ge, 3, Const::Num(2.0), true), &reads),
+            Test::Count {
+                read: CountRead {
+                    slot: 7,
+                    window: Some(5),
+                    k: 3
+                },
+                cap: 3,
+                mask: 0b1100
+            }
+        );
+        // Unbounded, against a constant above the mask's reach: left as a number.
+        assert!(matches!(
+            Test::compile(&cmp(CmpOp::Ge, 3, Const::Num(70.0), true), &|t| reads_k(
+                t, 0
+            )),
+            Test::Number { term: 3, .. }
+        ));
         // `not` of a number stays with the interpreter (it is false, not a negation).
         let e = PExpr::Not(Box::new(PExpr::Term(TermId(0))));
         assert_eq!(Test::compile(&e, &reads), Test::Expr(e));

@@ -482,7 +482,7 @@ impl Evaluator {
         let tests = plan
             .predicates
             .iter()
-            .map(|p| Test::compile(&p.expr, &|t| Reads::of(&plan.terms[t].kind)))
+            .map(|p| Test::compile(&p.expr, &|t| Self::reads(&plan, &info, t)))
             .collect();
         Evaluator {
             first_room: terms::first_room(slots.len()),
@@ -917,7 +917,8 @@ impl Evaluator {
     fn term_value<'a>(&self, t: usize, cx: &Cx<'a>, st: &EvalState) -> Val<'a> {
         let kind = &self.plan.terms[t].kind;
         match Reads::of(kind) {
-            Reads::Number => Val::Num(self.number(t, cx, st)),
+            // `Reads::of` leaves counts as numbers: only the compiled tests read them apart.
+            Reads::Number | Reads::Count(_) => Val::Num(self.number(t, cx, st)),
             Reads::Since => Val::Since(self.since(t, cx, st)),
             Reads::Flag => Val::Bool(self.flag(t, cx, st)),
             Reads::Other => match kind {
@@ -938,6 +939,32 @@ impl Evaluator {
         st.terms
             .get(self.info[t].slot.expect("aggregate terms have state"))
             .unwrap_or(EMPTY)
+    }
+
+    /// How term `t` reads, for the compiled tests: a count kept in a slot is read straight
+    /// from it ([`compiled::CountRead`]).
+    fn reads(plan: &Plan, info: &[TermInfo], t: usize) -> Reads {
+        let i = &info[t];
+        match (&plan.terms[t].kind, i.slot) {
+            (TermKind::Count { .. } | TermKind::Purchases { window: Some(_) }, Some(slot)) => {
+                match (u32::try_from(slot), u32::try_from(i.k)) {
+                    (Ok(slot), Ok(k)) => Reads::Count(compiled::CountRead {
+                        slot,
+                        window: i.window,
+                        k,
+                    }),
+                    _ => Reads::Number,
+                }
+            }
+            (kind, _) => Reads::of(kind),
+        }
+    }
+
+    /// A count read straight from its slot ([`compiled::CountRead`]), not yet capped.
+    fn count_read(&self, read: &compiled::CountRead, cx: &Cx<'_>, st: &EvalState) -> u64 {
+        st.terms
+            .get(read.slot as usize)
+            .map_or(0, |s| s.count_after(read.window.map(|w| cx.tau - w)))
     }
 
     /// The value of a term that reads as a number ([`Reads::Number`]).
@@ -1422,6 +1449,10 @@ struct Reading<'a> {
 impl Terms for Reading<'_> {
     fn number(&self, term: usize) -> f64 {
         self.ev.number(term, self.cx, self.st)
+    }
+
+    fn count(&self, read: &compiled::CountRead) -> u64 {
+        self.ev.count_read(read, self.cx, self.st)
     }
 
     fn since(&self, term: usize) -> Option<i64> {
