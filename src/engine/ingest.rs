@@ -2,7 +2,7 @@
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::Counter;
-use super::shard::{ApplyCx, MergeTail, Op, Pending};
+use super::shard::{ApplyCx, Fact, MergeTail, Op, Pending};
 use super::{Engine, IngestError, Ingested};
 use crate::codec::wire::Entry;
 use crate::event::{Event, Identifier, Payload, Ts};
@@ -290,7 +290,7 @@ impl Engine {
         let pending = Pending {
             seq,
             identified,
-            event,
+            event: Fact::of(event),
         };
         if res.absorbed.is_empty() {
             self.hand_over(

@@ -27,7 +27,7 @@ mod terms;
 pub(crate) mod value;
 
 use crate::codec::Small;
-use crate::event::{Event, Kind, Payload};
+use crate::event::{Kind, Payload, Touch};
 use crate::intern::{Interner, Sym};
 use crate::rules::{Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermKind};
 use crate::state::{ContactState, StageWindows};
@@ -681,7 +681,7 @@ impl Evaluator {
         }
     }
 
-    fn matches(filter: &Filter, ev: &Event) -> bool {
+    fn matches(filter: &Filter, ev: &Touch<'_>) -> bool {
         filter.kind == ev.kind()
             && filter
                 .cond
@@ -691,7 +691,7 @@ impl Evaluator {
 
     /// Feeds one accepted event to the terms and score rules of its kind. `tau` is the time
     /// the contact is evaluated at next (engine time when the event was accepted).
-    pub(crate) fn on_event(&self, st: &mut EvalState, ev: &Event, seq: u64, tau: i64) {
+    pub(crate) fn on_event(&self, st: &mut EvalState, ev: &Touch<'_>, seq: u64, tau: i64) {
         self.feed(st, ev, seq, tau, |_| true, |_| true);
     }
 
@@ -699,7 +699,7 @@ impl Evaluator {
     fn feed(
         &self,
         st: &mut EvalState,
-        ev: &Event,
+        ev: &Touch<'_>,
         seq: u64,
         tau: i64,
         slot_wanted: impl Fn(usize) -> bool,
@@ -860,7 +860,7 @@ impl Evaluator {
             for e in state.timeline.entries().filter(|e| kinds_wanted(e.kind)) {
                 self.feed(
                     &mut fresh,
-                    &e.event(syms),
+                    &e.event(syms).touch(),
                     e.at.seq,
                     tau,
                     |s| self.slots[s].terms.iter().any(|t| rebuilt(*t)),
@@ -1472,6 +1472,7 @@ impl Terms for Reading<'_> {
 mod tests {
     use super::*;
     use crate::event::time::HOUR;
+    use crate::event::Event;
 
     #[test]
     fn a_loaded_state_is_checked_and_gets_its_instants_back() {
@@ -1540,7 +1541,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            ev.on_event(&mut st, &view(ts), i as u64, ts);
+            ev.on_event(&mut st, &view(ts).touch(), i as u64, ts);
         }
         let mut out = Vec::new();
         ev.evaluate(&mut st, &state, false, 115 * 60_000, None, &mut out);
@@ -1578,7 +1579,7 @@ mod tests {
                 category: None,
             },
         );
-        ev.on_event(&mut st, &view, 1, 0);
+        ev.on_event(&mut st, &view.touch(), 1, 0);
         ev.evaluate(&mut st, &state, false, 0, Some(Kind::PageView), &mut out);
         assert_eq!(st.timer, Some(HOUR));
         // At 2 h the threshold has passed: nothing is left to wait for.

@@ -1,7 +1,7 @@
 //! Run-time values of terms and expressions, comparisons with null semantics, and reading
 //! fields off an event.
 
-use crate::event::{Event, Payload, Value};
+use crate::event::{Payload, Touch, Value};
 use crate::rules::{ArithOp, CmpOp, Cond, Const, Field};
 use std::cmp::Ordering;
 
@@ -92,10 +92,10 @@ fn seconds<'a>(ms: &Option<i64>) -> Val<'a> {
 }
 
 /// A field of an event, as rules see it (durations in seconds; null when absent).
-pub(crate) fn field<'a>(ev: &'a Event, f: &'a Field) -> Val<'a> {
+pub(crate) fn field<'a>(ev: &Touch<'a>, f: &'a Field) -> Val<'a> {
     let name = match f {
         Field::Channel => return Val::Str(ev.channel.as_str()),
-        Field::Brand => return Val::Str(&ev.brand),
+        Field::Brand => return Val::Str(ev.brand),
         Field::Prop(p) => return prop(ev, p),
         Field::Named(name) => *name,
     };
@@ -136,7 +136,7 @@ pub(crate) fn field<'a>(ev: &'a Event, f: &'a Field) -> Val<'a> {
     }
 }
 
-fn prop<'a>(ev: &'a Event, p: &str) -> Val<'a> {
+fn prop<'a>(ev: &Touch<'a>, p: &str) -> Val<'a> {
     let Payload::Custom { props, .. } = &ev.payload else {
         return Val::Null;
     };
@@ -152,7 +152,7 @@ fn prop<'a>(ev: &'a Event, p: &str) -> Val<'a> {
 
 /// A field as exact millionths, for sums (`None` when absent or not a number). Money and
 /// durations convert without rounding; other numbers round to the nearest millionth.
-pub(crate) fn micros(ev: &Event, f: &Field) -> Option<i128> {
+pub(crate) fn micros(ev: &Touch<'_>, f: &Field) -> Option<i128> {
     if let Field::Named(name) = f {
         match (&ev.payload, *name) {
             (Payload::Purchase { amount, .. }, "amount")
@@ -171,7 +171,7 @@ pub(crate) fn micros(ev: &Event, f: &Field) -> Option<i128> {
 }
 
 /// Evaluates a `where` condition on an event.
-pub(crate) fn cond<'a>(c: &'a Cond, ev: &'a Event) -> Val<'a> {
+pub(crate) fn cond<'a>(c: &'a Cond, ev: &Touch<'a>) -> Val<'a> {
     match c {
         Cond::Const(k) => Val::from_const(k),
         Cond::Field(f) => field(ev, f),

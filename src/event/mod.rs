@@ -333,7 +333,36 @@ pub struct Event {
     pub payload: Payload,
 }
 
+/// What an accepted event tells a contact's profile and rules: its time, brand, channel and
+/// payload, borrowed. Identity resolution has used the identifiers by then; what the shards
+/// keep of an event on its way to a contact is owned apart (`Fact` in `engine::shard`), a
+/// third smaller than the event, so that moving it through the queues copies less.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Touch<'a> {
+    pub(crate) ts: Ts,
+    pub(crate) brand: &'a str,
+    pub(crate) channel: Channel,
+    pub(crate) payload: &'a Payload,
+}
+
+impl Touch<'_> {
+    /// The event's kind.
+    pub(crate) fn kind(&self) -> Kind {
+        self.payload.kind()
+    }
+}
+
 impl Event {
+    /// The event as a contact's profile and rules read it.
+    pub(crate) fn touch(&self) -> Touch<'_> {
+        Touch {
+            ts: self.ts,
+            brand: &self.brand,
+            channel: self.channel,
+            payload: &self.payload,
+        }
+    }
+
     /// An event with no identifiers yet, brand `""` and channel `other`.
     pub fn new(ts: Ts, payload: Payload) -> Event {
         Event {

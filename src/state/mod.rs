@@ -16,7 +16,7 @@ pub(crate) mod timeline;
 mod view;
 
 use crate::codec::Small;
-use crate::event::{Event, Money, Payload, Ts, Value};
+use crate::event::{Money, Payload, Touch, Ts, Value};
 use crate::intern::{Interner, Sym};
 use smallvec::SmallVec;
 
@@ -317,14 +317,14 @@ impl ContactState {
     }
 
     /// Applies one accepted event. `erase` events never reach a profile.
-    pub(crate) fn apply(&mut self, ev: &Event, seq: u64, syms: &Interner, cfg: &StateConfig) {
+    pub(crate) fn apply(&mut self, ev: &Touch<'_>, seq: u64, syms: &Interner, cfg: &StateConfig) {
         let at = Stamp { ts: ev.ts, seq };
         let ts = ev.ts;
         self.events += 1;
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
         self.channels.see(ev.channel, ts);
-        let brand = syms.intern(&ev.brand);
+        let brand = syms.intern(ev.brand);
         if !ev.brand.is_empty() {
             let b = self.brand_mut(brand);
             b.last_seen = b.last_seen.max(ts);
@@ -386,7 +386,7 @@ impl ContactState {
             brand,
         };
         self.timeline
-            .insert(head, cfg.timeline_capacity, &ev.payload);
+            .insert(head, cfg.timeline_capacity, ev.payload);
     }
 
     /// Folds another contact's state into this one, exactly (see the module docs).
