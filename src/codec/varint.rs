@@ -3,9 +3,12 @@
 //! magnitudes of either sign take one or two bytes.
 //!
 //! Writes push byte by byte: these values are one to five bytes, and copying a slice that
-//! short is a call to `memmove`.
+//! short is a call to `memmove`. Reads take eight bytes at once where the buffer has them
+//! ([`Cursor::varint`]).
 
-/// Appends `v`.
+/// Appends `v`, byte by byte. (Written as one 64-bit store, its groups spread by masked
+/// shifts, it took more instructions than this loop does for the one- to four-byte values
+/// that are most of what is written: +3.7 % of the one-segment instructions, tenth session.)
 pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -26,6 +29,15 @@ pub(crate) fn on_stack(mut v: u64) -> ([u8; 10], usize) {
     }
     b[n] = v as u8;
     (b, n + 1)
+}
+
+/// The value of a varint of at most eight bytes, given as a little-endian word with the
+/// bytes after it cleared: the seven low bits of each byte, packed.
+fn gather(word: u64) -> u64 {
+    let x = word & 0x7f7f_7f7f_7f7f_7f7f;
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
 }
 
 pub(crate) fn zigzag(v: i64) -> u64 {
@@ -57,7 +69,41 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// The next varint. With eight bytes left to read, it is taken from one 64-bit load
+    /// (its length from the continuation bits, its seven-bit groups gathered by three
+    /// masked shifts) instead of a byte at a time; a varint longer than eight bytes (a value
+    /// of 2^56 or more) and the buffer's last bytes go byte by byte.
     pub(crate) fn varint(&mut self) -> u64 {
+        if let Some(word) = self.word() {
+            let stops = !word & 0x8080_8080_8080_8080;
+            if stops != 0 {
+                let bits = stops.trailing_zeros() + 1; // through the last byte's high bit
+                self.pos += (bits / 8) as usize;
+                return gather(word & (u64::MAX >> (64 - bits)));
+            }
+        }
+        self.varint_bytes()
+    }
+
+    /// Skips the next varint.
+    pub(crate) fn skip_varint(&mut self) {
+        if let Some(word) = self.word() {
+            let stops = !word & 0x8080_8080_8080_8080;
+            if stops != 0 {
+                self.pos += ((stops.trailing_zeros() + 1) / 8) as usize;
+                return;
+            }
+        }
+        self.varint_bytes();
+    }
+
+    /// The eight bytes from `pos`, when there are eight.
+    fn word(&self) -> Option<u64> {
+        let b = self.buf.get(self.pos..self.pos + 8)?;
+        Some(u64::from_le_bytes(b.try_into().expect("eight bytes")))
+    }
+
+    fn varint_bytes(&mut self) -> u64 {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -87,6 +133,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn values_and_deltas_read_back() {
@@ -114,5 +161,32 @@ mod tests {
         }
         assert!(c.at_end());
         assert_eq!(on_stack(u64::MAX).1, 10);
+    }
+
+    proptest! {
+        /// Any values, of every length, followed by anything: read back word by word as
+        /// byte by byte, and skipped to the same place.
+        #[test]
+        fn words_read_as_bytes(
+            values in prop::collection::vec(
+                prop_oneof![0u64..300, 0u64..(1 << 21), (0u32..64).prop_map(|b| 1u64 << b), any::<u64>()],
+                1..20,
+            ),
+            tail in prop::collection::vec(any::<u8>(), 0..9),
+        ) {
+            let mut out: Vec<u8> = Vec::new();
+            for v in &values {
+                put(&mut out, *v);
+            }
+            out.extend_from_slice(&tail);
+            let (mut fast, mut slow, mut skip) =
+                (Cursor::new(&out), Cursor::new(&out), Cursor::new(&out));
+            for v in &values {
+                prop_assert_eq!(fast.varint(), *v);
+                prop_assert_eq!(slow.varint_bytes(), *v);
+                skip.skip_varint();
+                prop_assert_eq!((fast.pos, skip.pos), (slow.pos, slow.pos));
+            }
+        }
     }
 }

@@ -98,6 +98,16 @@ impl Reader<'_> {
         Stamp { ts, seq }
     }
 
+    /// Moves past the next entry, reading only its time.
+    fn skip(&mut self) {
+        self.prev_ts = self.c.delta(self.prev_ts);
+        self.c.skip_varint();
+        self.c.pos += 2;
+        self.c.skip_varint();
+        let n = self.c.varint() as usize;
+        self.c.pos += n;
+    }
+
     fn entry(&mut self) -> Entry {
         let ts = self.c.delta(self.prev_ts);
         self.prev_ts = ts;
@@ -187,7 +197,7 @@ impl Timeline {
     /// full just before the successor's other fields.
     fn pop_front(&mut self) {
         let mut r = self.reader();
-        r.stamp();
+        r.skip();
         if self.len == 1 {
             self.buf.clear();
             self.head = 0;
