@@ -74,33 +74,33 @@ impl<'a> Cursor<'a> {
     /// masked shifts) instead of a byte at a time; a varint longer than eight bytes (a value
     /// of 2^56 or more) and the buffer's last bytes go byte by byte.
     pub(crate) fn varint(&mut self) -> u64 {
-        if let Some(word) = self.word() {
-            let stops = !word & 0x8080_8080_8080_8080;
-            if stops != 0 {
-                let bits = stops.trailing_zeros() + 1; // through the last byte's high bit
+        match self.word() {
+            Some((word, bits)) => {
                 self.pos += (bits / 8) as usize;
-                return gather(word & (u64::MAX >> (64 - bits)));
+                gather(word & (u64::MAX >> (64 - bits)))
             }
+            None => self.varint_bytes(),
         }
-        self.varint_bytes()
     }
 
     /// Skips the next varint.
     pub(crate) fn skip_varint(&mut self) {
-        if let Some(word) = self.word() {
-            let stops = !word & 0x8080_8080_8080_8080;
-            if stops != 0 {
-                self.pos += ((stops.trailing_zeros() + 1) / 8) as usize;
-                return;
+        match self.word() {
+            Some((_, bits)) => self.pos += (bits / 8) as usize,
+            None => {
+                self.varint_bytes();
             }
         }
-        self.varint_bytes();
     }
 
-    /// The eight bytes from `pos`, when there are eight.
-    fn word(&self) -> Option<u64> {
+    /// The eight bytes from `pos`, when there are eight and the varint there ends within
+    /// them, with the varint's length in bits (eight per byte).
+    fn word(&self) -> Option<(u64, u32)> {
         let b = self.buf.get(self.pos..self.pos + 8)?;
-        Some(u64::from_le_bytes(b.try_into().expect("eight bytes")))
+        let word = u64::from_le_bytes(b.try_into().expect("eight bytes"));
+        let stops = !word & 0x8080_8080_8080_8080;
+        // Through the high bit of the varint's last byte.
+        (stops != 0).then(|| (word, stops.trailing_zeros() + 1))
     }
 
     fn varint_bytes(&mut self) -> u64 {

@@ -2,10 +2,10 @@
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::Counter;
-use super::shard::{ApplyCx, Fact, MergeTail, Op, Pending};
+use super::shard::{ApplyCx, MergeTail, Op, Pending};
 use super::{Engine, IngestError, Ingested};
 use crate::codec::wire::Entry;
-use crate::event::{Event, Identifier, Payload, Ts};
+use crate::event::{Event, Fact, Identifier, Payload, Ts};
 use crate::identity::{ContactId, Resolution, Writer};
 use crate::persist::{Log, Lsn};
 use smallvec::SmallVec;

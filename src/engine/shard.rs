@@ -42,7 +42,7 @@ use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::engine::timers::TimerQueue;
 use crate::eval::{Carry, Change, EvalState, Evaluator, StoredEval};
-use crate::event::{Channel, Event, Payload, Touch, Ts};
+use crate::event::{Fact, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
 use crate::intern::{Interner, Sym};
 use crate::rules::PredicateKind;
@@ -95,43 +95,6 @@ pub(crate) struct Pending {
     pub(crate) seq: u64,
     pub(crate) identified: bool,
     pub(crate) event: Fact,
-}
-
-/// What a shard keeps of an accepted event: the event less its identifiers, which identity
-/// resolution has used (and which are dropped there). An operation is moved about a dozen
-/// times between the caller and the contact (the batch's look-ahead, the queue, the drain's
-/// look-ahead), each move a `memcpy`: 176 bytes instead of 264, and the queues' slots as much
-/// smaller (callgrind, tenth session: −1.3 % of the one-segment instructions).
-pub(crate) struct Fact {
-    /// The event id, for de-duplication.
-    pub(crate) id: Option<Box<str>>,
-    pub(crate) ts: Ts,
-    pub(crate) brand: Box<str>,
-    pub(crate) channel: Channel,
-    pub(crate) payload: Payload,
-}
-
-impl Fact {
-    /// The event's fact; its identifiers are dropped.
-    pub(crate) fn of(event: Event) -> Fact {
-        Fact {
-            id: event.id,
-            ts: event.ts,
-            brand: event.brand,
-            channel: event.channel,
-            payload: event.payload,
-        }
-    }
-
-    /// As a contact's profile and rules read it.
-    pub(crate) fn touch(&self) -> Touch<'_> {
-        Touch {
-            ts: self.ts,
-            brand: &self.brand,
-            channel: self.channel,
-            payload: &self.payload,
-        }
-    }
 }
 
 /// What travels along a merge.

@@ -27,7 +27,7 @@ mod terms;
 pub(crate) mod value;
 
 use crate::codec::Small;
-use crate::event::{Kind, Payload, Touch};
+use crate::event::{Fact, Kind, Payload, Touch};
 use crate::intern::{Interner, Sym};
 use crate::rules::{Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermKind};
 use crate::state::{ContactState, StageWindows};
@@ -124,9 +124,6 @@ struct SlotPlan {
     /// The longest window of the terms, after which kept events are dropped.
     window: Option<i64>,
     timed: Timed,
-    /// The predicates reading its terms (when a shared slot is due, only the readers of its
-    /// counts whose crossing has come are re-checked; see `Evaluator::due_slots`).
-    readers: Vec<usize>,
 }
 
 /// A windowed count in a shared slot: its window, its count boundaries (a range of
@@ -469,8 +466,7 @@ impl Evaluator {
                 _ => Timed::No,
             })
             .collect();
-        let (slots, members) =
-            Self::plan_slots(&plan, &mut info, &stored_terms, &term_timed, &readers);
+        let (slots, members) = Self::plan_slots(&plan, &mut info, &stored_terms, &term_timed);
         let mut slots_by_kind: Vec<Vec<usize>> = vec![Vec::new(); n_kinds];
         for (k, terms) in by_kind.iter().enumerate() {
             for s in terms.iter().filter_map(|t| info[*t].slot) {
@@ -515,7 +511,6 @@ impl Evaluator {
         info: &mut [TermInfo],
         stored_terms: &[usize],
         term_timed: &[Timed],
-        readers: &[Vec<usize>],
     ) -> (Vec<SlotPlan>, Vec<Member>) {
         let mut slots: Vec<SlotPlan> = Vec::new();
         // The filter of each slot open to more counts.
@@ -552,7 +547,6 @@ impl Evaluator {
                         k,
                         window: info[t].window,
                         timed,
-                        readers: Vec::new(),
                     });
                     slots.len() - 1
                 }
@@ -561,15 +555,6 @@ impl Evaluator {
         }
         let mut members = Vec::new();
         for slot in &mut slots {
-            let mut r: Vec<usize> = slot
-                .terms
-                .iter()
-                .flat_map(|t| &readers[*t])
-                .copied()
-                .collect();
-            r.sort_unstable();
-            r.dedup();
-            slot.readers = r;
             if slot.terms.len() > 1 {
                 let from = members.len() as u32;
                 for &t in &slot.terms {
@@ -860,7 +845,7 @@ impl Evaluator {
             for e in state.timeline.entries().filter(|e| kinds_wanted(e.kind)) {
                 self.feed(
                     &mut fresh,
-                    &e.event(syms).touch(),
+                    &Fact::of(e.event(syms)).touch(),
                     e.at.seq,
                     tau,
                     |s| self.slots[s].terms.iter().any(|t| rebuilt(*t)),
@@ -960,11 +945,13 @@ impl Evaluator {
         }
     }
 
-    /// A count read straight from its slot ([`compiled::CountRead`]), not yet capped.
-    fn count_read(&self, read: &compiled::CountRead, cx: &Cx<'_>, st: &EvalState) -> u64 {
+    /// The times kept in `slot` inside `window` before `tau` (all of them without a window),
+    /// not yet capped at a term's own `k`: what a count term reads, through
+    /// [`Evaluator::number`] or a compiled [`compiled::CountRead`].
+    fn kept_count(slot: usize, window: Option<i64>, tau: i64, st: &EvalState) -> u64 {
         st.terms
-            .get(read.slot as usize)
-            .map_or(0, |s| s.count_after(read.window.map(|w| cx.tau - w)))
+            .get(slot)
+            .map_or(0, |s| s.count_after(window.map(|w| tau - w)))
     }
 
     /// The value of a term that reads as a number ([`Reads::Number`]).
@@ -975,7 +962,8 @@ impl Evaluator {
         match &self.plan.terms[t].kind {
             TermKind::Purchases { window: None } => f64::from(cx.state.totals.purchases),
             TermKind::Count { .. } | TermKind::Purchases { .. } => {
-                let n = self.term_state(t, st).count_after(horizon);
+                let slot = info.slot.expect("aggregate terms have state");
+                let n = Self::kept_count(slot, info.window, tau, st);
                 // A latest-k count reads at most its own k (a shared slot keeps more).
                 let n = if info.k > 0 { n.min(info.k as u64) } else { n };
                 n as f64
@@ -1172,7 +1160,9 @@ impl Evaluator {
                         }
                     }
                 } else {
-                    plan.readers.iter().for_each(|i| todo.set(*i, true));
+                    // A slot of its own: its term's readers.
+                    let term = plan.terms[0];
+                    self.readers[term].iter().for_each(|i| todo.set(*i, true));
                 }
                 // Reads count only what is inside the window, so pruning is for memory, and
                 // only the due slots are pruned: an evaluation does not touch the kept events
@@ -1452,7 +1442,7 @@ impl Terms for Reading<'_> {
     }
 
     fn count(&self, read: &compiled::CountRead) -> u64 {
-        self.ev.count_read(read, self.cx, self.st)
+        Evaluator::kept_count(read.slot as usize, read.window, self.cx.tau, self.st)
     }
 
     fn since(&self, term: usize) -> Option<i64> {
@@ -1541,7 +1531,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            ev.on_event(&mut st, &view(ts).touch(), i as u64, ts);
+            ev.on_event(&mut st, &Fact::of(view(ts)).touch(), i as u64, ts);
         }
         let mut out = Vec::new();
         ev.evaluate(&mut st, &state, false, 115 * 60_000, None, &mut out);
@@ -1579,7 +1569,7 @@ mod tests {
                 category: None,
             },
         );
-        ev.on_event(&mut st, &view.touch(), 1, 0);
+        ev.on_event(&mut st, &Fact::of(view).touch(), 1, 0);
         ev.evaluate(&mut st, &state, false, 0, Some(Kind::PageView), &mut out);
         assert_eq!(st.timer, Some(HOUR));
         // At 2 h the threshold has passed: nothing is left to wait for.

@@ -334,9 +334,7 @@ pub struct Event {
 }
 
 /// What an accepted event tells a contact's profile and rules: its time, brand, channel and
-/// payload, borrowed. Identity resolution has used the identifiers by then; what the shards
-/// keep of an event on its way to a contact is owned apart (`Fact` in `engine::shard`), a
-/// third smaller than the event, so that moving it through the queues copies less.
+/// payload, borrowed from a [`Fact`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Touch<'a> {
     pub(crate) ts: Ts,
@@ -352,8 +350,33 @@ impl Touch<'_> {
     }
 }
 
-impl Event {
-    /// The event as a contact's profile and rules read it.
+/// What the engine keeps of an accepted event: the event less its identifiers, which identity
+/// resolution has used (and which are dropped there). An operation is moved about a dozen
+/// times between the caller and the contact (the batch's look-ahead, the queue, the drain's
+/// look-ahead), each move a `memcpy`: 176 bytes instead of 264, and the queues' slots as much
+/// smaller (callgrind, tenth session: −1.3 % of the one-segment instructions).
+pub(crate) struct Fact {
+    /// The event id, for de-duplication.
+    pub(crate) id: Option<Box<str>>,
+    pub(crate) ts: Ts,
+    pub(crate) brand: Box<str>,
+    pub(crate) channel: Channel,
+    pub(crate) payload: Payload,
+}
+
+impl Fact {
+    /// The event's fact; its identifiers are dropped.
+    pub(crate) fn of(event: Event) -> Fact {
+        Fact {
+            id: event.id,
+            ts: event.ts,
+            brand: event.brand,
+            channel: event.channel,
+            payload: event.payload,
+        }
+    }
+
+    /// As a contact's profile and rules read it.
     pub(crate) fn touch(&self) -> Touch<'_> {
         Touch {
             ts: self.ts,
@@ -362,7 +385,9 @@ impl Event {
             payload: &self.payload,
         }
     }
+}
 
+impl Event {
     /// An event with no identifiers yet, brand `""` and channel `other`.
     pub fn new(ts: Ts, payload: Payload) -> Event {
         Event {
