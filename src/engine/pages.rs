@@ -32,13 +32,26 @@ impl<T: Default> Pages<T> {
     }
 
     /// Element `i`, the length raised to include it (new elements are `T::default()`).
+    ///
+    /// Called for every operation a shard applies, so the usual case (the page is there) is
+    /// inlined and the building of a page kept out of line: with it inside, every call paid
+    /// for its frame (about 36 instructions on entry and as many on return, by callgrind).
+    #[inline]
     pub(crate) fn grow_to(&mut self, i: usize) -> &mut T {
+        if self.pages.len() * PAGE <= i {
+            self.add_pages(i);
+        }
+        self.len = self.len.max(i + 1);
+        &mut self.pages[i / PAGE][i % PAGE]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_pages(&mut self, i: usize) {
         while self.pages.len() * PAGE <= i {
             self.pages
                 .push((0..PAGE).map(|_| T::default()).collect::<Box<[T]>>());
         }
-        self.len = self.len.max(i + 1);
-        &mut self.pages[i / PAGE][i % PAGE]
     }
 
     /// The elements, in order.
