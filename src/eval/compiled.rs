@@ -83,6 +83,15 @@ pub(super) enum Test {
         cap: u32,
         mask: u64,
     },
+    /// A count compared with a threshold: holds when `(count >= n) == want` (`n` at least 1
+    /// and at most the count's bound). Most counts are compared so (`count(...) >= 3`,
+    /// `count(...) < 1`), and the answer is then one look at the `n`-th latest kept time,
+    /// without counting.
+    CountAtLeast {
+        read: CountRead,
+        n: u32,
+        want: bool,
+    },
     /// A `since` term compared with a duration: `since op d`.
     Since {
         term: usize,
@@ -103,6 +112,10 @@ pub(super) trait Terms {
     fn number(&self, term: usize) -> f64;
     /// The count as [`CountRead`] describes it (not yet capped at its `k`).
     fn count(&self, read: &CountRead) -> u64;
+    /// Whether that count is at least `n` (which is at least 1).
+    fn count_at_least(&self, read: &CountRead, n: u32) -> bool {
+        self.count(read) >= u64::from(n)
+    }
     /// Milliseconds since the term's latest event; `None` when there is none.
     fn since(&self, term: usize) -> Option<i64>;
     fn flag(&self, term: usize) -> bool;
@@ -165,6 +178,21 @@ impl Test {
         let mask = (0..=cap)
             .filter(|n| f64::from(*n).partial_cmp(&c).is_some_and(|o| holds(op, o)))
             .fold(0u64, |m, n| m | 1 << n);
+        // A threshold: the counts from `n` up (`count >= n`), or those below it.
+        let full = u64::MAX >> (MASKED - cap);
+        let above = |n: u32| full & !((1u64 << n) - 1);
+        let (n, want) = (mask.trailing_zeros(), true);
+        if (1..=cap).contains(&n) && mask == above(n) {
+            return Some(Test::CountAtLeast { read, n, want });
+        }
+        let n = mask.trailing_ones();
+        if (1..=cap).contains(&n) && mask == full & !above(n) {
+            return Some(Test::CountAtLeast {
+                read,
+                n,
+                want: false,
+            });
+        }
         Some(Test::Count { read, cap, mask })
     }
 
@@ -175,6 +203,7 @@ impl Test {
                 let n = cx.count(read).min(u64::from(*cap));
                 mask >> n & 1 != 0
             }
+            Test::CountAtLeast { read, n, want } => cx.count_at_least(read, *n) == *want,
             Test::Number { term, op, c } => cx
                 .number(*term)
                 .partial_cmp(c)
@@ -387,17 +416,35 @@ mod tests {
             Test::compile(&PExpr::Term(TermId(2)), &reads),
             Test::Flag(2)
         );
-        // A count compared with a number: a mask over the counts up to its bound.
+        // A count compared with a threshold: one look at the n-th latest time.
+        let read = CountRead {
+            slot: 7,
+            window: Some(5),
+            k: 3,
+        };
         assert_eq!(
             Test::compile(&cmp(CmpOp::Ge, 3, Const::Num(2.0), true), &reads),
+            Test::CountAtLeast {
+                read,
+                n: 2,
+                want: true
+            }
+        );
+        assert_eq!(
+            Test::compile(&cmp(CmpOp::Lt, 3, Const::Num(1.0), true), &reads),
+            Test::CountAtLeast {
+                read,
+                n: 1,
+                want: false
+            }
+        );
+        // Any other comparison: a mask over the counts up to its bound.
+        assert_eq!(
+            Test::compile(&cmp(CmpOp::Eq, 3, Const::Num(2.0), true), &reads),
             Test::Count {
-                read: CountRead {
-                    slot: 7,
-                    window: Some(5),
-                    k: 3
-                },
+                read,
                 cap: 3,
-                mask: 0b1100
+                mask: 0b0100
             }
         );
         // Unbounded, against a constant above the mask's reach: left as a number.

@@ -1445,6 +1445,14 @@ impl Terms for Reading<'_> {
         Evaluator::kept_count(read.slot as usize, read.window, self.cx.tau, self.st)
     }
 
+    fn count_at_least(&self, read: &compiled::CountRead, n: u32) -> bool {
+        let horizon = read.window.map(|w| self.cx.tau - w);
+        self.st
+            .terms
+            .get(read.slot as usize)
+            .is_some_and(|s| s.at_least_after(horizon, n as usize))
+    }
+
     fn since(&self, term: usize) -> Option<i64> {
         self.ev.since(term, self.cx, self.st)
     }

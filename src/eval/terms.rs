@@ -289,6 +289,20 @@ impl TermState {
         }
     }
 
+    /// Whether at least `n` (at least 1) kept events are after `horizon`, as
+    /// `count_after(horizon) >= n` answers, from the `n`-th latest kept time alone.
+    pub(crate) fn at_least_after(&self, horizon: Option<i64>, n: usize) -> bool {
+        debug_assert!(n >= 1);
+        let Some(h) = horizon else {
+            return self.count() >= n as u64;
+        };
+        match (self, self.times()) {
+            (_, Some(v)) => v.len() >= n && v[v.len() - n] > h,
+            (TermState::Window(v), _) => v.len() >= n && v[v.len() - n].0 > h,
+            _ => self.count() >= n as u64,
+        }
+    }
+
     /// The sum in millionths of kept events after `horizon` (`None`: all of them).
     pub(crate) fn sum_after(&self, horizon: Option<i64>) -> i128 {
         match (self, horizon) {
@@ -518,6 +532,30 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The threshold read answers as counting does, for every kind of state that keeps
+        /// times, any horizon and any threshold.
+        #[test]
+        fn at_least_answers_as_counting(
+            times in proptest::collection::vec(0i64..40, 0..12),
+            need in prop_oneof![
+                (1usize..8).prop_map(StateNeed::LatestK),
+                Just(StateNeed::Window),
+                Just(StateNeed::Counter),
+            ],
+            horizon in proptest::option::of(-1i64..42),
+            n in 1usize..10,
+        ) {
+            let k = match need { StateNeed::LatestK(k) => k, _ => 0 };
+            let mut s = TermState::new(need);
+            for t in times {
+                s.add(t, 1, k, None);
+            }
+            prop_assert_eq!(s.at_least_after(horizon, n), s.count_after(horizon) >= n as u64);
+        }
+    }
 
     #[test]
     fn latest_k_keeps_the_latest_in_any_order() {
