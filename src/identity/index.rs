@@ -15,11 +15,13 @@
 //! shifts entries back instead of leaving tombstones, so lookups never slow down with
 //! churn).
 
-use super::key::IdKey;
+use super::key::{AsKey, IdKey};
 use super::ContactId;
+use crate::event::Identifier;
 use ahash::RandomState;
 use crossbeam::utils::CachePadded;
 use parking_lot::RwLock;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Number of stripes (a power of two).
@@ -50,22 +52,29 @@ impl Table {
 
     /// The bucket holding `key`, or the empty one where the probe for it ends.
     fn find(&self, key: &IdKey, hash: u32) -> Result<usize, usize> {
+        self.find_by(hash, |k| k == key)
+    }
+
+    /// The bucket whose key `is` the one looked for (with hash `hash`), or the empty one where
+    /// the probe ends.
+    fn find_by(&self, hash: u32, is: impl Fn(&IdKey) -> bool) -> Result<usize, usize> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
         loop {
             match &self.buckets[i] {
                 None => return Err(i),
-                Some(e) if e.hash == hash && e.key == *key => return Ok(i),
+                Some(e) if e.hash == hash && is(&e.key) => return Ok(i),
                 Some(_) => i = (i + 1) & mask,
             }
         }
     }
 
-    fn get(&self, key: &IdKey, hash: u32) -> Option<ContactId> {
+    /// The contact of the key of `id`, whose hash is `hash`.
+    fn get(&self, id: &Identifier, hash: u32) -> Option<ContactId> {
         if self.buckets.is_empty() {
             return None;
         }
-        self.find(key, hash)
+        self.find_by(hash, |k| k.is_of(id))
             .ok()
             .and_then(|i| self.buckets[i].as_ref().map(|e| e.contact))
     }
@@ -154,16 +163,16 @@ impl Default for Index {
 }
 
 impl Index {
-    /// The key's stripe and the low half of its hash.
-    fn place(&self, key: &IdKey) -> (usize, u32) {
+    /// The key's stripe and the low half of its hash (a key, or an identifier [`AsKey`]).
+    fn place(&self, key: &impl Hash) -> (usize, u32) {
         let h = self.hasher.hash_one(key);
         ((h >> 58) as usize % STRIPES, h as u32)
     }
 
-    /// The contact that owns `key`.
-    pub(super) fn get(&self, key: &IdKey) -> Option<ContactId> {
-        let (s, h) = self.place(key);
-        self.stripes[s].table.read().get(key, h)
+    /// The contact that owns `id`.
+    pub(super) fn get(&self, id: &Identifier) -> Option<ContactId> {
+        let (s, h) = self.place(&AsKey(id));
+        self.stripes[s].table.read().get(id, h)
     }
 
     /// Points `key` at `contact`; the contact it pointed at before, if any.
@@ -188,10 +197,10 @@ impl Index {
         self.stripes[s].table.write().remove(key, h)
     }
 
-    /// Asks for the bucket where a lookup of `key` starts to be loaded into cache. It takes no
+    /// Asks for the bucket where a lookup of `id` starts to be loaded into cache. It takes no
     /// lock and reads no bucket: it is only a hint.
-    pub(super) fn prefetch(&self, key: &IdKey) {
-        let (s, h) = self.place(key);
+    pub(super) fn prefetch(&self, id: &Identifier) {
+        let (s, h) = self.place(&AsKey(id));
         let stripe = &self.stripes[s];
         let base = stripe.buckets.load(Ordering::Acquire);
         if !base.is_null() {
@@ -229,8 +238,12 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
+    fn id(n: u16) -> Identifier {
+        Identifier::parse_pair(&format!("cookie:{n}")).unwrap()
+    }
+
     fn key(n: u16) -> IdKey {
-        IdKey::of(&Identifier::parse_pair(&format!("cookie:{n}")).unwrap())
+        IdKey::of(&id(n))
     }
 
     #[test]
@@ -258,7 +271,7 @@ mod tests {
             for (n, &h) in hashes.iter().enumerate() {
                 let want = (!removed.contains(&n)).then_some(ContactId(n as u32));
                 assert_eq!(
-                    t.get(&key(n as u16), h),
+                    t.get(&id(n as u16), h),
                     want,
                     "key {n} after removing {gone}"
                 );
@@ -300,7 +313,7 @@ mod tests {
             }
             prop_assert_eq!(index.len(), model.len());
             for k in 0..300 {
-                prop_assert_eq!(index.get(&key(k)), model.get(&k).copied());
+                prop_assert_eq!(index.get(&id(k)), model.get(&k).copied());
             }
         }
     }

@@ -6,11 +6,12 @@
 //! sit in the key itself; longer ones stay boxed.
 
 use crate::event::{IdType, Identifier};
+use std::hash::{Hash, Hasher};
 
 /// Bytes of a value kept inline (the key is 40 bytes either way).
 const INLINE: usize = 37;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum IdKey {
     /// A built-in type (by its place in [`IdType`]) and a value of at most 37 bytes.
     Inline {
@@ -54,6 +55,19 @@ impl IdKey {
         }
     }
 
+    /// Whether this is the key of `id` (compared without building that key).
+    pub(super) fn is_of(&self, id: &Identifier) -> bool {
+        match self {
+            IdKey::Inline { kind, len, bytes } => {
+                let v = id.value.as_bytes();
+                v.len() == usize::from(*len)
+                    && builtin(&id.kind) == Some(*kind)
+                    && bytes[..v.len()] == *v
+            }
+            IdKey::Boxed(b) => **b == *id,
+        }
+    }
+
     /// Heap bytes beyond the key itself.
     pub(super) fn heap_bytes(&self) -> usize {
         match self {
@@ -61,6 +75,44 @@ impl IdKey {
             IdKey::Boxed(id) => std::mem::size_of::<Identifier>() + id.value.len(),
         }
     }
+}
+
+/// An identifier hashed as its key is (see [`IdKey`]'s `Hash`), without building the key:
+/// lookups and prefetches hash the identifiers of every event.
+pub(super) struct AsKey<'a>(pub(super) &'a Identifier);
+
+impl Hash for AsKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let v = self.0.value.as_bytes();
+        match builtin(&self.0.kind) {
+            Some(kind) if v.len() <= INLINE => hash_inline(kind, v, h),
+            _ => hash_boxed(self.0, h),
+        }
+    }
+}
+
+/// An inline key hashes its type and only the value's bytes (not the zeros after them), in
+/// two writes: the derived hash wrote five times, each a round of the hasher.
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            IdKey::Inline { kind, len, bytes } => {
+                hash_inline(*kind, &bytes[..usize::from(*len)], h)
+            }
+            IdKey::Boxed(id) => hash_boxed(id, h),
+        }
+    }
+}
+
+fn hash_inline<H: Hasher>(kind: u8, value: &[u8], h: &mut H) {
+    h.write_u8(kind);
+    h.write(value);
+}
+
+fn hash_boxed<H: Hasher>(id: &Identifier, h: &mut H) {
+    // No built-in type has this place.
+    h.write_u8(u8::MAX);
+    id.hash(h);
 }
 
 #[cfg(test)]
@@ -80,10 +132,22 @@ mod tests {
             id(&long),
             id(&format!("{long}m")),
         ];
+        let hash = |x: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            x(&mut h);
+            h.finish()
+        };
         for a in &list {
             for b in &list {
                 assert_eq!(IdKey::of(a) == IdKey::of(b), a == b, "{a} {b}");
+                assert_eq!(IdKey::of(a).is_of(b), a == b, "{a} {b}");
             }
+            // An identifier hashes as its key does.
+            assert_eq!(
+                hash(&|h| IdKey::of(a).hash(h)),
+                hash(&|h| AsKey(a).hash(h)),
+                "{a}"
+            );
         }
         assert!(matches!(IdKey::of(&list[5]), IdKey::Boxed(..)));
         assert!(matches!(IdKey::of(&list[3]), IdKey::Boxed(..)));

@@ -288,14 +288,14 @@ impl Identity {
 
     /// The contact that owns an identifier.
     pub(crate) fn owner(&self, id: &Identifier) -> Option<ContactId> {
-        self.index.get(&IdKey::of(id))
+        self.index.get(id)
     }
 
     /// Asks for the index buckets that looking up `ids` reads first to be loaded into cache
     /// (a hint, for an event about to be admitted).
     pub(crate) fn prefetch(&self, ids: &[Identifier]) {
         for id in ids {
-            self.index.prefetch(&IdKey::of(id));
+            self.index.prefetch(id);
         }
     }
 
@@ -367,11 +367,7 @@ impl Identity {
         if r.ids.is_empty() || !r.ids.windows(2).all(|w| w[0] < w[1]) {
             return Err("a contact's identifiers are missing or out of order");
         }
-        if self.records.contains(c)
-            || r.ids
-                .iter()
-                .any(|i| self.index.get(&IdKey::of(i)).is_some())
-        {
+        if self.records.contains(c) || r.ids.iter().any(|i| self.index.get(i).is_some()) {
             return Err("a contact or identifier is recorded twice");
         }
         for id in r.ids.iter() {
