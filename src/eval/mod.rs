@@ -98,8 +98,25 @@ pub(crate) struct Evaluator {
     bounds: Vec<u64>,
     /// Per predicate: its condition compiled for re-checking.
     tests: Vec<Test>,
+    /// Per predicate: when an event cannot change it (see [`Steady`]).
+    steady: Vec<Steady>,
     /// Room for term slots in a contact's first allocation of them.
     first_room: usize,
+}
+
+/// When the evaluation of an event need not re-check a predicate, because no event can
+/// change it from where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Steady {
+    /// An event may change it.
+    No,
+    /// A rule tag: once set it stays set, whatever comes.
+    Tag,
+    /// A segment `count >= n` (`true`) or `count < n` (`false`), the count read from a slot.
+    /// Events only add to counts, so a segment that holds `count >= n` (or does not hold
+    /// `count < n`) stays so at an event, provided no instant of the contact is due by then
+    /// (a count that fell since the last evaluation would make the held bit stale).
+    Count(bool),
 }
 
 /// One slot of a contact's term states: the state of one term, or the state several
@@ -475,14 +492,25 @@ impl Evaluator {
                 }
             }
         }
-        let tests = plan
+        let tests: Vec<Test> = plan
             .predicates
             .iter()
             .map(|p| Test::compile(&p.expr, &|t| Self::reads(&plan, &info, t)))
             .collect();
+        let steady = plan
+            .predicates
+            .iter()
+            .zip(&tests)
+            .map(|(p, t)| match (p.kind, t) {
+                (PredicateKind::Tag, _) => Steady::Tag,
+                (PredicateKind::Segment, Test::CountAtLeast { want, .. }) => Steady::Count(*want),
+                _ => Steady::No,
+            })
+            .collect();
         Evaluator {
             first_room: terms::first_room(slots.len()),
             tests,
+            steady,
             readers,
             dependents,
             preds_by_kind,
@@ -1044,6 +1072,9 @@ impl Evaluator {
 
     /// Evaluates the contact at `tau`: predicates fed by `kind` (all of them for `None`), and
     /// those reading a term whose time has come. Appends what changed and sets the next timer.
+    ///
+    /// Of the predicates an event feeds, those it cannot change ([`Steady`]) are left out;
+    /// they are still re-checked when one of their instants is due.
     pub(crate) fn evaluate(
         &self,
         st: &mut EvalState,
@@ -1056,9 +1087,21 @@ impl Evaluator {
         let mut todo = Bits::default();
         match kind {
             None => (0..self.plan.predicates.len()).for_each(|i| todo.set(i, true)),
-            Some(k) => self.preds_by_kind[k as usize]
-                .iter()
-                .for_each(|i| todo.set(*i, true)),
+            Some(k) => {
+                // No instant due by `tau`: every held bit is the predicate's value just
+                // before this event.
+                let settled = st.timer.is_none_or(|t| t > tau);
+                for &i in &self.preds_by_kind[k as usize] {
+                    let keep = match self.steady[i] {
+                        Steady::No => true,
+                        Steady::Tag => !st.held.get(i),
+                        Steady::Count(want) => !settled || st.held.get(i) != want,
+                    };
+                    if keep {
+                        todo.set(i, true);
+                    }
+                }
+            }
         }
         self.run(st, state, identified, tau, todo, kind.is_none(), out);
     }
