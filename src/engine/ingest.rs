@@ -287,10 +287,12 @@ impl Engine {
             .bump(Counter::Merges, res.absorbed.len() as u64);
         self.counters
             .bump(Counter::Conflicts, u64::from(res.conflict));
+        let (fact, ids) = Fact::split(event);
         let pending = Pending {
             seq,
             identified,
-            event: Fact::of(event),
+            event: fact,
+            _ids: ids,
         };
         if res.absorbed.is_empty() {
             self.hand_over(

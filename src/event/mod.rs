@@ -376,6 +376,18 @@ impl Fact {
         }
     }
 
+    /// The event's fact, and its identifiers apart.
+    pub(crate) fn split(event: Event) -> (Fact, SmallVec<[Identifier; 2]>) {
+        let fact = Fact {
+            id: event.id,
+            ts: event.ts,
+            brand: event.brand,
+            channel: event.channel,
+            payload: event.payload,
+        };
+        (fact, event.ids)
+    }
+
     /// As a contact's profile and rules read it.
     pub(crate) fn touch(&self) -> Touch<'_> {
         Touch {
