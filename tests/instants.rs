@@ -29,12 +29,7 @@ fn view(engine: &Engine, at: i64) {
 
 /// (kind, name, at relative to T0).
 fn signals(rx: &crossbeam::channel::Receiver<Signal>) -> Vec<(String, String, i64)> {
-    rx.try_iter()
-        .map(|s| {
-            let (kind, name) = common::describe(s.kind);
-            (kind, name, s.at - T0)
-        })
-        .collect()
+    common::signals(rx, T0)
 }
 
 /// Two views leave the window at once, exactly when a third arrives: one evaluation at that

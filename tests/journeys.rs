@@ -33,12 +33,7 @@ fn ev(engine: &Engine, at: i64, ids: &str, rest: &str) {
 
 /// (kind, name, at relative to T0) for one contact's signals.
 fn signals(rx: &crossbeam::channel::Receiver<Signal>) -> Vec<(String, String, i64)> {
-    rx.try_iter()
-        .map(|s| {
-            let (kind, name) = common::describe(s.kind);
-            (kind, name, s.at - T0)
-        })
-        .collect()
+    common::signals(rx, T0)
 }
 
 fn id(s: &str) -> Identifier {

@@ -37,3 +37,17 @@ pub fn describe(kind: tropa::SignalKind) -> (String, String) {
         other => panic!("{other:?}"),
     }
 }
+
+/// The signals waiting in `rx`: kind and name as [`describe`] gives them, and the instant
+/// relative to `t0`.
+pub fn signals(
+    rx: &crossbeam::channel::Receiver<tropa::Signal>,
+    t0: i64,
+) -> Vec<(String, String, i64)> {
+    rx.try_iter()
+        .map(|s| {
+            let (kind, name) = describe(s.kind);
+            (kind, name, s.at - t0)
+        })
+        .collect()
+}
