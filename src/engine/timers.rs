@@ -74,15 +74,13 @@ fn unpack(start: Ts, x: Packed) -> Timer {
 /// Timers, earliest first (ties by contact id).
 #[derive(Debug, Clone)]
 pub(crate) struct TimerQueue {
-    /// The earliest bucket, sorted, from `head` on (all at or before `near_last`), packed
-    /// from `near_start`.
+    /// The earliest bucket, sorted, from `head` on (all before the end of the bucket that
+    /// starts at `near_start`: see [`TimerQueue::near_last`]), packed from `near_start`.
     near: Vec<Packed>,
     head: usize,
     near_start: Ts,
     /// Timers pushed at or before `near_last` after `near` was sorted.
     soon: BinaryHeap<Reverse<Timer>>,
-    /// Every timer in `far` is after this.
-    near_last: Ts,
     /// Later timers by bucket, unsorted within one, packed from the bucket's start.
     far: BTreeMap<Key, Vec<Packed>>,
     len: usize,
@@ -97,7 +95,6 @@ impl Default for TimerQueue {
             head: 0,
             near_start: Ts::MIN,
             soon: BinaryHeap::new(),
-            near_last: Ts::MIN,
             far: BTreeMap::new(),
             len: 0,
             spare: Vec::new(),
@@ -128,6 +125,12 @@ impl TimerQueue {
         packed * std::mem::size_of::<Packed>()
             + self.soon.capacity() * std::mem::size_of::<Timer>()
             + self.far.len() * 48
+    }
+
+    /// The last instant of `near`'s bucket: every timer in `far` is after it. (A bucket starts
+    /// at a multiple of its width, so this does not overflow.)
+    fn near_last(&self) -> Ts {
+        self.near_start + (WIDTH - 1)
     }
 
     /// The sorted run's timer at `i`.
@@ -163,9 +166,10 @@ impl TimerQueue {
 
     pub(crate) fn push(&mut self, x: Timer) {
         self.len += 1;
-        if x.0 <= self.near_last {
+        let near_last = self.near_last();
+        if x.0 <= near_last {
             self.soon.push(Reverse(x));
-        } else if (x.0 >> COARSE_BITS) <= (self.near_last >> COARSE_BITS).saturating_add(1) {
+        } else if (x.0 >> COARSE_BITS) <= (near_last >> COARSE_BITS).saturating_add(1) {
             self.put((start(x.0, FINE_BITS), 1), x);
         } else {
             self.put((start(x.0, COARSE_BITS), 0), x);
@@ -227,7 +231,6 @@ impl TimerQueue {
             self.head = 0;
             self.recycle(used);
             self.near_start = at;
-            self.near_last = at + (WIDTH - 1);
             return;
         }
     }

@@ -181,9 +181,13 @@ impl Test {
         // A threshold: the counts from `n` up (`count >= n`), or those below it.
         let full = u64::MAX >> (MASKED - cap);
         let above = |n: u32| full & !((1u64 << n) - 1);
-        let (n, want) = (mask.trailing_zeros(), true);
+        let n = mask.trailing_zeros();
         if (1..=cap).contains(&n) && mask == above(n) {
-            return Some(Test::CountAtLeast { read, n, want });
+            return Some(Test::CountAtLeast {
+                read,
+                n,
+                want: true,
+            });
         }
         let n = mask.trailing_ones();
         if (1..=cap).contains(&n) && mask == full & !above(n) {

@@ -350,11 +350,9 @@ impl Touch<'_> {
     }
 }
 
-/// What the engine keeps of an accepted event: the event less its identifiers, which identity
-/// resolution has used (and which are dropped there). An operation is moved about a dozen
-/// times between the caller and the contact (the batch's look-ahead, the queue, the drain's
-/// look-ahead), each move a `memcpy`: 176 bytes instead of 264, and the queues' slots as much
-/// smaller (callgrind, tenth session: −1.3 % of the one-segment instructions).
+/// What a contact's profile and rules read of an accepted event: the event less its
+/// identifiers, which only identity resolution reads (the shard's operation still carries
+/// them, to drop them with the rest: see `engine::shard::Pending`).
 pub(crate) struct Fact {
     /// The event id, for de-duplication.
     pub(crate) id: Option<Box<str>>,
@@ -367,13 +365,7 @@ pub(crate) struct Fact {
 impl Fact {
     /// The event's fact; its identifiers are dropped.
     pub(crate) fn of(event: Event) -> Fact {
-        Fact {
-            id: event.id,
-            ts: event.ts,
-            brand: event.brand,
-            channel: event.channel,
-            payload: event.payload,
-        }
+        Fact::split(event).0
     }
 
     /// The event's fact, and its identifiers apart.

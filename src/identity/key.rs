@@ -37,12 +37,19 @@ fn builtin(kind: &IdType) -> Option<u8> {
     })
 }
 
+/// The type's place when `id`'s key is inline (a built-in type, a value of at most
+/// [`INLINE`] bytes); `None` when it is boxed. Building a key and hashing an identifier as
+/// its key both decide by this.
+fn inline_kind(id: &Identifier) -> Option<u8> {
+    builtin(&id.kind).filter(|_| id.value.len() <= INLINE)
+}
+
 impl IdKey {
     /// The key of `id`; each identifier has exactly one.
     pub(super) fn of(id: &Identifier) -> IdKey {
         let v = id.value.as_bytes();
-        match builtin(&id.kind) {
-            Some(kind) if v.len() <= INLINE => {
+        match inline_kind(id) {
+            Some(kind) => {
                 let mut bytes = [0; INLINE];
                 bytes[..v.len()].copy_from_slice(v);
                 IdKey::Inline {
@@ -83,10 +90,9 @@ pub(super) struct AsKey<'a>(pub(super) &'a Identifier);
 
 impl Hash for AsKey<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let v = self.0.value.as_bytes();
-        match builtin(&self.0.kind) {
-            Some(kind) if v.len() <= INLINE => hash_inline(kind, v, h),
-            _ => hash_boxed(self.0, h),
+        match inline_kind(self.0) {
+            Some(kind) => hash_inline(kind, self.0.value.as_bytes(), h),
+            None => hash_boxed(self.0, h),
         }
     }
 }
