@@ -181,7 +181,9 @@ fn batches_into_a_kept_vector_report_each_event() {
                 .unwrap(),
         )
         .unwrap();
-    one.ingest_batch_into(batch(), &mut kept);
+    let mut events = batch();
+    one.ingest_batch_into(&mut events, &mut kept);
+    assert!(events.is_empty(), "the batch's events are taken");
     let fresh = other.ingest_batch(batch());
     assert_eq!(kept.len(), 4);
     assert_eq!(format!("{kept:?}"), format!("{fresh:?}"));

@@ -167,21 +167,20 @@ fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
 /// thread that ingests it, not all by one thread and freed by the others (which glibc's malloc
 /// serves under the allocating arena's lock, and which made the harness measure that lock).
 fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
-    // Batches are taken from the front by one moving iterator: `Vec::drain(..n)` would shift
-    // the rest of the lane after every batch, and the harness would time its own memmove.
-    // One outcome vector per lane, reused batch after batch (`ingest_batch_into`).
-    let drain = |lane: Vec<Event>| {
-        let mut rest = lane.into_iter();
+    // Each lane is built as batches of BATCH events, each ingested from and into vectors
+    // reused batch after batch (`ingest_batch_into`), as a backend that reads its input in
+    // batches would. The emptied batches are freed after the clock stops.
+    let drain = |lane: &mut Vec<Vec<Event>>| {
         let mut outcomes = Vec::with_capacity(BATCH);
-        while rest.len() > 0 {
-            engine.ingest_batch_into(rest.by_ref().take(BATCH), &mut outcomes);
+        for batch in lane.iter_mut() {
+            engine.ingest_batch_into(batch, &mut outcomes);
         }
     };
     if threads == 1 {
-        let lane: Vec<Event> = part.iter().map(workload::event).collect();
+        let mut lane = batches(part.iter());
         let calls = ALLOC.calls();
         let t = Instant::now();
-        drain(lane);
+        drain(&mut lane);
         let d = t.elapsed();
         // The lane's own events are freed inside the drain, but freeing is not counted.
         TIMED_ALLOCS.fetch_add(ALLOC.calls() - calls, std::sync::atomic::Ordering::Relaxed);
@@ -189,24 +188,46 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
     }
     let ready = std::sync::Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        for k in 0..threads {
-            let ready = &ready;
-            s.spawn(move || {
-                let lane: Vec<Event> = part
-                    .iter()
-                    .filter(|r| r.contact as usize % threads == k)
-                    .map(workload::event)
-                    .collect();
-                ready.wait();
-                drain(lane);
-            });
-        }
+        let lanes: Vec<_> = (0..threads)
+            .map(|k| {
+                let ready = &ready;
+                s.spawn(move || {
+                    let mut lane =
+                        batches(part.iter().filter(|r| r.contact as usize % threads == k));
+                    ready.wait();
+                    drain(&mut lane);
+                    (Instant::now(), lane)
+                })
+            })
+            .collect();
         ready.wait();
         let t = Instant::now();
-        // Joined when the scope ends; the time is read after that.
-        t
+        let done: Vec<_> = lanes
+            .into_iter()
+            .map(|h| h.join().expect("an ingest thread panicked"))
+            .collect();
+        // The last lane's end; the lanes are freed after it.
+        done.iter()
+            .map(|(end, _)| *end - t)
+            .max()
+            .unwrap_or_default()
     })
-    .elapsed()
+}
+
+/// The events of `recs`, in batches of [`BATCH`].
+fn batches<'a>(recs: impl Iterator<Item = &'a Rec>) -> Vec<Vec<Event>> {
+    let mut out: Vec<Vec<Event>> = Vec::new();
+    for r in recs {
+        match out.last_mut() {
+            Some(b) if b.len() < BATCH => b.push(workload::event(r)),
+            _ => {
+                let mut b = Vec::with_capacity(BATCH);
+                b.push(workload::event(r));
+                out.push(b);
+            }
+        }
+    }
+    out
 }
 
 /// JSON ingest (decoding included) of `recs` on one thread.
@@ -215,13 +236,13 @@ fn ingest_json(engine: &Engine, recs: &[Rec]) -> Duration {
     for chunk in recs.chunks(CHUNK) {
         let lines: Vec<String> = chunk.iter().map(workload::json).collect();
         let t = Instant::now();
-        let mut outcomes = Vec::with_capacity(BATCH);
+        let (mut batch, mut outcomes) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
         for b in lines.chunks(BATCH) {
-            engine.ingest_batch_into(
+            batch.extend(
                 b.iter()
                     .map(|l| tropa::decode_line(l).expect("the workload's JSON is valid")),
-                &mut outcomes,
             );
+            engine.ingest_batch_into(&mut batch, &mut outcomes);
         }
         spent += t.elapsed();
     }
