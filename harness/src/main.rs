@@ -216,18 +216,10 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
 
 /// The events of `recs`, in batches of [`BATCH`].
 fn batches<'a>(recs: impl Iterator<Item = &'a Rec>) -> Vec<Vec<Event>> {
-    let mut out: Vec<Vec<Event>> = Vec::new();
-    for r in recs {
-        match out.last_mut() {
-            Some(b) if b.len() < BATCH => b.push(workload::event(r)),
-            _ => {
-                let mut b = Vec::with_capacity(BATCH);
-                b.push(workload::event(r));
-                out.push(b);
-            }
-        }
-    }
-    out
+    let recs: Vec<&Rec> = recs.collect();
+    recs.chunks(BATCH)
+        .map(|c| c.iter().map(|r| workload::event(r)).collect())
+        .collect()
 }
 
 /// JSON ingest (decoding included) of `recs` on one thread.

@@ -340,11 +340,11 @@ impl Engine {
         // loaded, and the index buckets of the one halfway there (see `crate::prefetch`). The
         // events are read where they lie: a queue of the ones ahead moved each event twice
         // more (a tenth of a one-segment event's instructions).
-        for e in events.iter().take(LOOKAHEAD) {
+        for (i, e) in events.iter().take(LOOKAHEAD).enumerate() {
             prefetch_values(e);
-        }
-        for e in events.iter().take(LOOKAHEAD / 2) {
-            self.identity.prefetch(&e.ids);
+            if i < LOOKAHEAD / 2 {
+                self.identity.prefetch(&e.ids);
+            }
         }
         let mut events = events.drain(..);
         loop {
