@@ -65,3 +65,35 @@ fn erase_of_unknown_identifiers_is_a_no_op() {
     );
     assert_eq!(engine.now(), Some(5000));
 }
+
+/// An event id accepted for a contact erased before its shard applied the event, then
+/// accepted again for someone else, stays remembered: the late shard forgets only the entry
+/// of the erased contact. Here the event merges two contacts on different shards, and the
+/// erasure reaches the survivor's shard before the merge does (a batch's events are applied
+/// after all of them are admitted).
+#[test]
+fn an_id_accepted_again_after_an_erasure_stays_remembered() {
+    let engine = Engine::builder().shards(4).build().unwrap();
+    for l in [
+        r#"{"ts":500,"ids":{"cookie":"c-1"},"type":"app_open"}"#,
+        r#"{"ts":600,"ids":{"cookie":"c-2"},"type":"app_open"}"#,
+    ] {
+        engine.ingest(tropa::decode_line(l).unwrap()).unwrap();
+    }
+    let lines = [
+        r#"{"id":"x","ts":1000,"ids":{"cookie":"c-1","email":"a@x.io"},"type":"app_open"}"#,
+        r#"{"id":"y","ts":1000,"ids":{"cookie":"c-2","email":"a@x.io"},"type":"identify"}"#,
+        r#"{"ts":2000,"ids":{"email":"a@x.io"},"type":"erase"}"#,
+        r#"{"id":"y","ts":3000,"ids":{"cookie":"c-3"},"type":"app_open"}"#,
+        r#"{"id":"y","ts":4000,"ids":{"cookie":"c-3"},"type":"app_open"}"#,
+    ];
+    let out = engine.ingest_batch(lines.iter().map(|l| tropa::decode_line(l).unwrap()));
+    assert!(matches!(&out[1], Ok(Ingested::Applied { merged, .. }) if merged.len() == 1));
+    assert_eq!(out[2], Ok(Ingested::Erased { contacts: 1 }));
+    assert!(matches!(out[3], Ok(Ingested::Applied { .. })));
+    assert_eq!(out[4], Ok(Ingested::Duplicate));
+    // The merging event's shard ran after the last two were admitted: `y` must still be
+    // remembered, as accepted for `c-3`.
+    let again = tropa::decode_line(lines[4]).unwrap();
+    assert_eq!(engine.ingest(again), Ok(Ingested::Duplicate));
+}

@@ -83,8 +83,11 @@ impl Dedup {
         }
     }
 
-    pub(crate) fn forget(&self, id: &str) {
-        self.map.remove(id);
+    /// Forgets `id` if it was accepted for contact `c`. A shard calls this for an event that
+    /// reaches its contact after the contact was erased; by then the id may have been
+    /// accepted again, for another contact, and that entry stays.
+    pub(crate) fn forget_of(&self, id: &str, c: ContactId) {
+        self.map.remove_if(id, |_, s| s.contact == c);
     }
 
     /// Forgets every id accepted for one of `contacts` (an erasure). Scans the remembered ids:
@@ -180,5 +183,12 @@ mod tests {
         d.forget_contacts(&[ContactId(7)].into_iter().collect());
         assert!(!d.is_duplicate("a", Some(1)));
         assert!(d.is_duplicate("b", Some(1)));
+        d.forget_of("b", ContactId(7));
+        assert!(
+            d.is_duplicate("b", Some(1)),
+            "b was accepted for another contact"
+        );
+        d.forget_of("b", ContactId(8));
+        assert!(!d.is_duplicate("b", Some(1)));
     }
 }
