@@ -44,7 +44,7 @@ static ALLOC: Counting = Counting;
 /// A touchpoint of contact `c` at time `ts`, of a kind drawn like a shop's traffic mix.
 fn touchpoint(rng: &mut Rng, c: u64, ts: i64) -> Event {
     let r = rng.next() % 100;
-    let product = || format!("p-{}", c % 400).into_boxed_str();
+    let product = || tropa::Text::from(format!("p-{}", c % 400));
     let payload = match r {
         0..=39 => Payload::ProductView {
             product: product(),

@@ -62,6 +62,10 @@
 //! * **Money** is fixed-point (millionths), so revenue is exact and independent of the order
 //!   in which amounts are added; `currency` is kept on the event but amounts of different
 //!   currencies are not converted.
+//! * **Strings in events** are [`Text`]: the size of a `Box<str>`, with strings of up to 15
+//!   bytes (customer numbers, brands, product ids, categories, zones) held inline, so that
+//!   building and dropping a typed event mostly allocates nothing. Build one with `.into()`
+//!   from a `&str` or a `String`; read it as a `&str`.
 //! * **Durations** on the wire are seconds (fractions allowed) and are kept in milliseconds.
 //! * **Identifiers**: one per type per event (the JSON object form allows no more; typed events
 //!   are held to the same rule). Values are trimmed; e-mails are also lower-cased. Numbers are
@@ -153,6 +157,7 @@ mod prefetch;
 pub mod rules;
 pub mod sim;
 mod state;
+pub mod text;
 
 #[doc(hidden)]
 pub use engine::fuzzing;
@@ -168,6 +173,7 @@ pub use event::{
 pub use identity::{ContactId, IdLimits};
 pub use persist::{Durability, Recovery, SnapshotInfo, StoreError};
 pub use state::{BrandView, CartLineView, Profile, Stage, TimelineView};
+pub use text::Text;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

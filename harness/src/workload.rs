@@ -157,7 +157,7 @@ fn session(rng: &mut Rng, contact: u32, brand: u8, at: i64, out: &mut Vec<Rec>) 
 
 /// The record as a typed tropa event.
 pub fn event(r: &Rec) -> Event {
-    let product = || format!("p-{}", r.value % 997).into_boxed_str();
+    let product = || tropa::Text::from(format!("p-{}", r.value % 997));
     let payload = match r.kind {
         Kind::PageView => Payload::PageView {
             url: None,

@@ -9,6 +9,7 @@
 //! [`super::unpack`] reads them back; a test holds the two encoders to the same bytes.
 
 use crate::event::{Item, Money, Payload, Value};
+use crate::Text;
 /// Where packed bytes go: a vector, or a count of them.
 pub(crate) trait Out {
     fn push(&mut self, b: u8);
@@ -83,7 +84,7 @@ fn text(out: &mut impl Out, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn opt_text(out: &mut impl Out, s: &Option<Box<str>>) {
+fn opt_text(out: &mut impl Out, s: &Option<Text>) {
     match s {
         None => out.push(0),
         Some(s) => {
@@ -292,12 +293,12 @@ mod tests {
         out
     }
 
-    fn opt_str() -> impl Strategy<Value = Option<Box<str>>> {
-        proptest::option::of("[a-zé-]{0,300}".prop_map(|s| s.into_boxed_str()))
+    fn opt_str() -> impl Strategy<Value = Option<Text>> {
+        proptest::option::of("[a-zé-]{0,300}".prop_map(Text::from))
     }
 
-    fn text() -> impl Strategy<Value = Box<str>> {
-        "[a-z0-9ł]{0,20}".prop_map(|s| s.into_boxed_str())
+    fn text() -> impl Strategy<Value = Text> {
+        "[a-z0-9ł]{0,20}".prop_map(Text::from)
     }
 
     /// Integers that reach every size of bincode's varint, and both signs.

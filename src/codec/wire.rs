@@ -62,7 +62,7 @@ impl<C> Decode<C> for LogRecord {
     fn decode<D: Decoder<Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
         match u8::decode(d)? {
             EVENT => {
-                let id = Option::<Box<str>>::decode(d)?;
+                let id = Option::<crate::Text>::decode(d)?;
                 let ts = Ts::decode(d)?;
                 let ids = Vec::<Identifier>::decode(d)?;
                 // Identifiers are stored normalised; anything else did not come from tropa.

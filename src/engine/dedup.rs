@@ -9,6 +9,7 @@
 
 use crate::event::Ts;
 use crate::identity::ContactId;
+use crate::Text;
 use ahash::RandomState;
 use crossbeam::queue::SegQueue;
 use dashmap::mapref::entry::Entry;
@@ -27,10 +28,10 @@ struct Seen {
 }
 
 pub(crate) struct Dedup {
-    map: DashMap<Box<str>, Seen, RandomState>,
-    order: SegQueue<(Ts, Box<str>)>,
+    map: DashMap<Text, Seen, RandomState>,
+    order: SegQueue<(Ts, Text)>,
     /// The pruner's look-ahead: an entry popped from `order` that had not expired yet.
-    held: Mutex<Option<(Ts, Box<str>)>>,
+    held: Mutex<Option<(Ts, Text)>>,
     window: i64,
 }
 
@@ -59,7 +60,8 @@ impl Dedup {
             ts,
             contact: NO_CONTACT,
         };
-        match self.map.entry(id.into()) {
+        let id = Text::from(id);
+        match self.map.entry(id.clone()) {
             Entry::Occupied(mut o) => {
                 if self.fresh(o.get(), now) {
                     return false;
@@ -70,7 +72,7 @@ impl Dedup {
                 v.insert(seen);
             }
         }
-        self.order.push((ts, id.into()));
+        self.order.push((ts, id));
         if let Some(n) = now {
             self.prune(n.saturating_sub(self.window));
         }
@@ -130,7 +132,7 @@ impl Dedup {
 
     /// The ids still remembered at `now`, oldest first: (id, event time, contact number, or
     /// `u32::MAX` when none was recorded). For a snapshot.
-    pub(crate) fn entries(&self, now: Option<Ts>) -> Vec<(Box<str>, Ts, u32)> {
+    pub(crate) fn entries(&self, now: Option<Ts>) -> Vec<(Text, Ts, u32)> {
         let mut v: Vec<_> = self
             .map
             .iter()
@@ -142,7 +144,7 @@ impl Dedup {
     }
 
     /// Remembers ids read back from a snapshot, in the order [`Dedup::entries`] gave them.
-    pub(crate) fn restore(&self, entries: Vec<(Box<str>, Ts, u32)>) {
+    pub(crate) fn restore(&self, entries: Vec<(Text, Ts, u32)>) {
         for (id, ts, contact) in entries {
             self.map.insert(
                 id.clone(),

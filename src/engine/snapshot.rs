@@ -368,7 +368,8 @@ impl Engine {
                     }
                 }
                 DEDUP => {
-                    let list: Vec<(Box<str>, Ts, u32)> = decode_tagged(body).map_err(decode_err)?;
+                    let list: Vec<(crate::Text, Ts, u32)> =
+                        decode_tagged(body).map_err(decode_err)?;
                     if list
                         .iter()
                         .any(|e| e.2 != u32::MAX && e.2 >= header.next_contact)

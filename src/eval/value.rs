@@ -3,6 +3,7 @@
 
 use crate::event::{Payload, Touch, Value};
 use crate::rules::{ArithOp, CmpOp, Cond, Const, Field};
+use crate::Text;
 use std::cmp::Ordering;
 
 /// A value during evaluation. A string borrows from where it was read (the event, the rules,
@@ -79,7 +80,7 @@ pub(crate) fn arith<'a>(op: ArithOp, a: &Val<'_>, b: &Val<'_>) -> Val<'a> {
     }
 }
 
-fn text(s: &Option<Box<str>>) -> Val<'_> {
+fn text(s: &Option<Text>) -> Val<'_> {
     s.as_deref().map_or(Val::Null, Val::Str)
 }
 

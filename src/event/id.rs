@@ -1,5 +1,6 @@
 //! Identifiers: the `type:value` pairs by which a person is recognised.
 
+use crate::text::Text;
 use std::fmt;
 
 /// The type of an identifier, in priority order: the derived `Ord` puts the type that names a
@@ -89,7 +90,7 @@ pub struct Identifier {
     /// The identifier's type.
     pub kind: IdType,
     /// The value, normalised by [`Identifier::new`].
-    pub value: Box<str>,
+    pub value: Text,
 }
 
 /// Why an identifier value was refused.
@@ -136,7 +137,7 @@ impl Identifier {
         if v.len() > Self::MAX_LEN {
             return Err(IdError::TooLong);
         }
-        let value: Box<str> = if kind == IdType::Email {
+        let value: Text = if kind == IdType::Email {
             v.to_lowercase().into()
         } else {
             v.into()

@@ -3,6 +3,7 @@
 use super::id::{IdError, IdType, Identifier};
 use super::time::{parse_rfc3339, TimeError};
 use super::{Channel, Event, Item, Kind, Money, Payload, Value};
+use crate::Text;
 use serde_json::{Map, Value as Json};
 use smallvec::SmallVec;
 use std::fmt;
@@ -179,7 +180,7 @@ pub fn decode_value(v: &Json) -> R<Event> {
         })?,
     };
     let ids = decode_ids(m.get("ids"))?;
-    let id = o.opt_str("id")?.map(Box::from);
+    let id = o.opt_str("id")?.map(Text::from);
     let brand = o.opt_str("brand")?.unwrap_or("").into();
     let payload = decode_payload(kind, &o)?;
     let event = Event {
@@ -261,11 +262,11 @@ impl<'a> Obj<'a> {
             .ok_or_else(|| EventError::new(self.path(f), EventErrorKind::Missing))
     }
 
-    fn opt_text(&self, f: &str) -> R<Option<Box<str>>> {
-        Ok(self.opt_str(f)?.map(Box::from))
+    fn opt_text(&self, f: &str) -> R<Option<Text>> {
+        Ok(self.opt_str(f)?.map(Text::from))
     }
 
-    fn req_text(&self, f: &str) -> R<Box<str>> {
+    fn req_text(&self, f: &str) -> R<Text> {
         let s = self.req_str(f)?;
         if s.is_empty() {
             return Err(EventError::new(
@@ -340,14 +341,14 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn str_list(&self, f: &str) -> R<Vec<Box<str>>> {
+    fn str_list(&self, f: &str) -> R<Vec<Text>> {
         match self.get(f) {
             None => Ok(Vec::new()),
             Some(Json::Array(a)) => a
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
-                    Json::String(s) if !s.is_empty() => Ok(Box::from(s.as_str())),
+                    Json::String(s) if !s.is_empty() => Ok(Text::from(s.as_str())),
                     _ => Err(EventError::new(
                         format!("{}[{i}]", self.path(f)),
                         EventErrorKind::WrongType("a non-empty string"),
@@ -485,7 +486,7 @@ fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
             let mut set = Vec::new();
             if let Some(m) = o.object("set")? {
                 for (k, v) in m {
-                    set.push((Box::from(k.as_str()), scalar(format!("set.{k}"), v)?));
+                    set.push((Text::from(k.as_str()), scalar(format!("set.{k}"), v)?));
                 }
             }
             Payload::Attribute { set }
@@ -501,7 +502,7 @@ fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
             if let Some(m) = o.object("props")? {
                 for (k, v) in m {
                     if let Some(v) = scalar(format!("props.{k}"), v)? {
-                        props.push((Box::from(k.as_str()), v));
+                        props.push((Text::from(k.as_str()), v));
                     }
                 }
             }

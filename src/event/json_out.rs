@@ -4,7 +4,7 @@
 use super::{Event, Item, Money, Payload, Value};
 use serde_json::{json, Map, Value as Json};
 
-fn text(s: &Option<Box<str>>) -> Json {
+fn text(s: &Option<crate::Text>) -> Json {
     s.as_deref().map_or(Json::Null, |s| Json::String(s.into()))
 }
 

@@ -17,6 +17,7 @@ pub mod time;
 use smallvec::SmallVec;
 use std::fmt;
 
+pub use crate::text::Text;
 pub use id::{IdError, IdType, Identifier};
 pub use json::{decode_line, decode_value, EventError, EventErrorKind};
 pub use json_out::encode_value;
@@ -183,16 +184,16 @@ pub enum Value {
     /// A number.
     Num(f64),
     /// A string.
-    Str(Box<str>),
+    Str(Text),
 }
 
 /// One line of a purchase.
 #[derive(Debug, Clone, PartialEq, Default, bincode::Encode, bincode::Decode)]
 pub struct Item {
     /// Product id.
-    pub product: Option<Box<str>>,
+    pub product: Option<Text>,
     /// Product category.
-    pub category: Option<Box<str>>,
+    pub category: Option<Text>,
     /// Quantity, at least 1.
     pub qty: u32,
     /// Unit price.
@@ -204,44 +205,44 @@ pub struct Item {
 #[allow(missing_docs)] // the fields are the wire fields of the same names, documented in SPEC 1
 pub enum Payload {
     PageView {
-        url: Option<Box<str>>,
-        category: Option<Box<str>>,
+        url: Option<Text>,
+        category: Option<Text>,
     },
     ProductView {
-        product: Box<str>,
-        category: Option<Box<str>>,
-        brand_name: Option<Box<str>>,
+        product: Text,
+        category: Option<Text>,
+        brand_name: Option<Text>,
         price: Option<Money>,
-        color: Option<Box<str>>,
+        color: Option<Text>,
         /// A fraction in `0..=1`.
         discount: Option<f64>,
     },
     CartAdd {
-        product: Box<str>,
+        product: Text,
         qty: u32,
         price: Option<Money>,
-        category: Option<Box<str>>,
+        category: Option<Text>,
     },
     CartRemove {
-        product: Box<str>,
+        product: Text,
         qty: u32,
         price: Option<Money>,
-        category: Option<Box<str>>,
+        category: Option<Text>,
     },
     Purchase {
-        order: Box<str>,
+        order: Text,
         amount: Money,
-        currency: Option<Box<str>>,
+        currency: Option<Text>,
         items: Vec<Item>,
     },
     Refund {
-        order: Box<str>,
+        order: Text,
         amount: Money,
     },
     /// `email_open`, `email_click`, `push_open`, `sms_click`, `web_push_subscribe`.
     Campaign {
         kind: Kind,
-        campaign: Option<Box<str>>,
+        campaign: Option<Text>,
     },
     AppOpen,
     AppSession {
@@ -249,33 +250,33 @@ pub enum Payload {
         duration: Option<i64>,
     },
     Beacon {
-        zone: Box<str>,
+        zone: Text,
         /// Milliseconds of dwell.
         duration: Option<i64>,
     },
     Geo {
-        place: Box<str>,
+        place: Text,
     },
     FormSubmit {
-        form: Option<Box<str>>,
+        form: Option<Text>,
     },
     Consent {
-        topic: Box<str>,
+        topic: Text,
         granted: bool,
     },
     /// `None` deletes the attribute.
     Attribute {
-        set: Vec<(Box<str>, Option<Value>)>,
+        set: Vec<(Text, Option<Value>)>,
     },
     Tag {
-        add: Vec<Box<str>>,
-        remove: Vec<Box<str>>,
+        add: Vec<Text>,
+        remove: Vec<Text>,
     },
     Identify,
     Erase,
     Custom {
-        name: Box<str>,
-        props: Vec<(Box<str>, Value)>,
+        name: Text,
+        props: Vec<(Text, Value)>,
     },
 }
 
@@ -320,13 +321,13 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Optional event id, for de-duplication.
-    pub id: Option<Box<str>>,
+    pub id: Option<Text>,
     /// Event time.
     pub ts: Ts,
     /// At least one identifier, at most one per type.
     pub ids: SmallVec<[Identifier; 2]>,
     /// Brand, shop or service; `""` when not given.
-    pub brand: Box<str>,
+    pub brand: Text,
     /// Channel of the touchpoint.
     pub channel: Channel,
     /// Kind and fields.
@@ -355,9 +356,9 @@ impl Touch<'_> {
 /// them, to drop them with the rest: see `engine::shard::Pending`).
 pub(crate) struct Fact {
     /// The event id, for de-duplication.
-    pub(crate) id: Option<Box<str>>,
+    pub(crate) id: Option<Text>,
     pub(crate) ts: Ts,
-    pub(crate) brand: Box<str>,
+    pub(crate) brand: Text,
     pub(crate) channel: Channel,
     pub(crate) payload: Payload,
 }

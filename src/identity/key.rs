@@ -79,7 +79,7 @@ impl IdKey {
     pub(super) fn heap_bytes(&self) -> usize {
         match self {
             IdKey::Inline { .. } => 0,
-            IdKey::Boxed(id) => std::mem::size_of::<Identifier>() + id.value.len(),
+            IdKey::Boxed(id) => std::mem::size_of::<Identifier>() + id.value.heap_bytes(),
         }
     }
 }

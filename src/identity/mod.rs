@@ -574,7 +574,7 @@ impl Identity {
         let mut strings = 0;
         self.records.for_each_stripe(|it| {
             for (_, r) in it {
-                strings += r.ids.iter().map(|i| i.value.len()).sum::<usize>()
+                strings += r.ids.iter().map(|i| i.value.heap_bytes()).sum::<usize>()
                     + if r.ids.spilled() {
                         r.ids.capacity() * std::mem::size_of::<Identifier>()
                     } else {

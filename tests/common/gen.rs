@@ -40,7 +40,7 @@ fn ids_strategy() -> impl Strategy<Value = Vec<Identifier>> {
     })
 }
 
-fn small(prefix: &'static str, n: u8) -> impl Strategy<Value = Box<str>> {
+fn small(prefix: &'static str, n: u8) -> impl Strategy<Value = tropa::Text> {
     (0..n).prop_map(move |i| format!("{prefix}{i}").into())
 }
 

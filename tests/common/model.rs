@@ -777,7 +777,7 @@ fn konst(c: &Const) -> V {
 /// A field of an event; durations in seconds; money as currency units.
 fn ev_field(e: &Event, f: &Field) -> V {
     let s = |x: &str| V::Str(x.to_string());
-    let os = |x: &Option<Box<str>>| x.as_deref().map_or(V::Null, s);
+    let os = |x: &Option<tropa::Text>| x.as_deref().map_or(V::Null, s);
     let om = |m: &Option<Money>| m.map_or(V::Null, |m| V::Num(m.as_f64()));
     match f {
         Field::Channel => return s(e.channel.as_str()),
