@@ -287,12 +287,11 @@ impl Engine {
             .bump(Counter::Merges, res.absorbed.len() as u64);
         self.counters
             .bump(Counter::Conflicts, u64::from(res.conflict));
-        let (fact, ids) = Fact::split(event);
+        let (fact, _ids) = Fact::split(event);
         let pending = Pending {
             seq,
             identified,
             event: fact,
-            _ids: ids,
         };
         if res.absorbed.is_empty() {
             self.hand_over(

@@ -42,7 +42,7 @@ use crate::engine::pages::Pages;
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::engine::timers::TimerQueue;
 use crate::eval::{Carry, Change, EvalState, Evaluator, StoredEval};
-use crate::event::{Fact, Identifier, Payload, Ts};
+use crate::event::{Fact, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
 use crate::intern::{Interner, Sym};
 use crate::rules::PredicateKind;
@@ -50,7 +50,6 @@ use crate::state::{ContactState, StateConfig};
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
-use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -96,12 +95,6 @@ pub(crate) struct Pending {
     pub(crate) seq: u64,
     pub(crate) identified: bool,
     pub(crate) event: Fact,
-    /// The event's identifiers, unread past identity resolution but dropped with the rest of
-    /// the event, when the shard is done with it. Dropped at resolution instead (eleventh
-    /// session), one segment at 1,000,000 contacts ran 15 % slower, in runs side by side,
-    /// though fewer bytes moved: which of glibc's freed chunks the engine's own small
-    /// allocations then reuse is the likely cause, not established.
-    pub(crate) _ids: SmallVec<[Identifier; 2]>,
 }
 
 /// What travels along a merge.
