@@ -402,6 +402,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<Text>(), 16);
         assert_eq!(std::mem::size_of::<Option<Text>>(), 16);
         assert_eq!(std::mem::size_of::<Option<Option<Text>>>(), 16);
+        // The tag's spare values hold the other variants of an enum around a `Text`.
+        assert_eq!(std::mem::size_of::<crate::IdType>(), 16);
+        assert_eq!(std::mem::size_of::<crate::Identifier>(), 32);
         assert_eq!(Text::INLINE, 15);
         assert!(Text::from("x".repeat(15)).is_inline());
         assert!(!Text::from("x".repeat(16)).is_inline());

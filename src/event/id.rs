@@ -23,7 +23,7 @@ pub enum IdType {
     /// A web cookie.
     Cookie,
     /// Any other lower-case name: `[a-z][a-z0-9_]*`, at most 32 characters.
-    Custom(Box<str>),
+    Custom(Text),
 }
 
 impl IdType {

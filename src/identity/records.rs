@@ -141,11 +141,11 @@ mod tests {
         assert!(r.remove(ContactId(64)).is_none());
         assert!(r.remove(ContactId(99_999)).is_none());
         assert_eq!(r.len(), ids.len() - 1);
-        r.update(ContactId(63), |x| x.absorbed.push(ContactId(64)))
+        r.update(ContactId(63), |x| x.absorbed = vec![ContactId(64)].into())
             .unwrap();
         assert_eq!(
             r.get(ContactId(63), |x| x.absorbed.clone()),
-            Some(vec![ContactId(64)])
+            Some(vec![ContactId(64)].into())
         );
         let mut seen = Vec::new();
         r.for_each_stripe(|it| seen.extend(it.map(|(c, x)| (c.0, x.key().to_string()))));
