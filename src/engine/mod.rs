@@ -84,22 +84,6 @@ const NOT_STARTED: i64 = i64::MIN;
 /// buckets these lead to load meanwhile.
 const LOOKAHEAD: usize = 8;
 
-/// Asks the system allocator to merge the small chunks freed since it last did.
-///
-/// The shards free every event's strings (identifier values, brand, product), a handful of
-/// chunks of a few dozen bytes each. glibc's malloc keeps such chunks in its "fast bins",
-/// unmerged, until a request of a kilobyte or more (or a shortage) makes it merge them; until
-/// then the engine's own small allocations (timelines growing, term slots) are cut from fresh
-/// memory instead of from those warm, just-freed chunks. A 2 KB request at the start of each
-/// batch has that merge happen batch by batch. Measured at 1,000,000 contacts, one segment,
-/// two builds side by side (twelfth session): without it the batch ran 10–14 % slower
-/// (753/754 K → 676/652 K events/s). The queue of events read ahead that this batch loop
-/// used before made the same request by accident. With other allocators it is one small
-/// allocation per batch.
-fn merge_freed_chunks() {
-    drop(std::hint::black_box(Vec::<u8>::with_capacity(2048)));
-}
-
 /// Asks for the lines holding `e`'s identifier values to be loaded.
 fn prefetch_values(e: &Event) {
     for id in &e.ids {
@@ -335,7 +319,6 @@ impl Engine {
         out.reserve(events.len());
         let mut touched = SmallVec::<[usize; 16]>::new();
         let mut lsn = 0;
-        merge_freed_chunks();
         // While an event is admitted, the identifiers of the one LOOKAHEAD places on are
         // loaded, and the index buckets of the one halfway there (see `crate::prefetch`). The
         // events are read where they lie: a queue of the ones ahead moved each event twice
