@@ -270,6 +270,9 @@ impl ShardState {
             if c.state.brands.spilled() {
                 prefetch_ends(&c.state.brands);
             }
+            if let Some(times) = c.state.channels.spilled_times() {
+                prefetch_ends(times);
+            }
             if let Some(cart) = &c.state.cart {
                 prefetch(&**cart);
             }

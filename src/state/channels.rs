@@ -51,6 +51,12 @@ impl ChannelTimes {
         }
     }
 
+    /// The times when they are on the heap (a contact seen on more than two channels), for a
+    /// prefetch; `None` when they are inline.
+    pub(crate) fn spilled_times(&self) -> Option<&[Ts]> {
+        self.times.spilled().then_some(&self.times[..])
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         if self.times.spilled() {
             self.times.capacity() * std::mem::size_of::<Ts>()
