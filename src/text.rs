@@ -115,6 +115,11 @@ impl Text {
             return Text::inline(&s);
         }
         let len = s.len();
+        // The length is kept in seven bytes; no allocation comes near 2^56 bytes.
+        assert!(
+            len < 1 << 56,
+            "a string of {len} bytes is too long for a Text"
+        );
         let ptr = Box::into_raw(s).cast::<u8>();
         let mut raw = [0; 15];
         raw[..8].copy_from_slice(&ptr.expose_provenance().to_ne_bytes());
@@ -441,8 +446,8 @@ mod tests {
 
     proptest::proptest! {
         /// Any string, built every way, reads back as itself; clones, order and equality are
-        /// those of `str`; the heap copies are freed (the test runs under the usual allocator
-        /// checks of a debug build).
+        /// those of `str`. (That heap strings are freed, and short ones never allocated, is
+        /// checked with a counting allocator in `tests/text_alloc.rs`.)
         #[test]
         fn behaves_as_its_str(a in "\\PC{0,24}", b in "[aéż]{0,12}") {
             for t in [Text::from(a.as_str()), Text::from(a.clone()), Text::from(Box::<str>::from(a.as_str()))] {

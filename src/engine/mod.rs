@@ -84,9 +84,10 @@ const NOT_STARTED: i64 = i64::MIN;
 /// buckets these lead to load meanwhile.
 const LOOKAHEAD: usize = 8;
 
-/// Asks for the lines holding `e`'s identifier values to be loaded.
+/// Asks for the lines holding `e`'s identifier values to be loaded: those on the heap (an
+/// inline value is in the event, already being read).
 fn prefetch_values(e: &Event) {
-    for id in &e.ids {
+    for id in e.ids.iter().filter(|id| !id.value.is_inline()) {
         crate::prefetch::prefetch_at(id.value.as_ptr());
     }
 }

@@ -510,15 +510,13 @@ impl ShardState {
             Slot::Erased => {
                 // The event was accepted for `target` while it was being erased: its id goes
                 // too, unless it has been accepted again since (for another contact).
-                if let Op::Apply { pending, .. } = &op {
-                    if let Some(id) = &pending.event.id {
-                        cx.dedup.forget_of(id, target);
-                    }
-                }
-                if let Op::Adopt { tail, .. } = &op {
-                    if let Some(id) = tail.event.as_ref().and_then(|p| p.event.id.as_ref()) {
-                        cx.dedup.forget_of(id, target);
-                    }
+                let pending = match &op {
+                    Op::Apply { pending, .. } => Some(pending),
+                    Op::Adopt { tail, .. } => tail.event.as_ref(),
+                    _ => None,
+                };
+                if let Some(id) = pending.and_then(|p| p.event.id.as_ref()) {
+                    cx.dedup.forget_of(id, target);
                 }
                 return match op {
                     Op::Absorb { from, .. } => {

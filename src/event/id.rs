@@ -137,7 +137,11 @@ impl Identifier {
         if v.len() > Self::MAX_LEN {
             return Err(IdError::TooLong);
         }
-        let value: Text = if kind == IdType::Email {
+        // An e-mail already in lower-case ASCII (the usual one) is taken as it is: lower-casing
+        // it would build a `String` only to copy it.
+        let lowered =
+            kind == IdType::Email && (!v.is_ascii() || v.bytes().any(|b| b.is_ascii_uppercase()));
+        let value: Text = if lowered {
             v.to_lowercase().into()
         } else {
             v.into()
@@ -193,6 +197,19 @@ mod tests {
         assert_eq!(
             Identifier::parse_pair("email:A@B").unwrap().to_string(),
             "email:a@b"
+        );
+        // E-mails are lower-cased however they come: ASCII, non-ASCII, already lower.
+        for (given, want) in [
+            ("ana@x.pl", "ana@x.pl"),
+            ("ĄNA@X.PL", "ąna@x.pl"),
+            ("żółw@x.pl", "żółw@x.pl"),
+            ("Żółw@x.pl", "żółw@x.pl"),
+        ] {
+            assert_eq!(&*Identifier::new(IdType::Email, given).unwrap().value, want);
+        }
+        assert_eq!(
+            &*Identifier::new(IdType::Cookie, "AbC").unwrap().value,
+            "AbC"
         );
     }
 }
