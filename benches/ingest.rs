@@ -171,6 +171,14 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    g.bench_function("json_decode_only", |b| {
+        b.iter(|| {
+            round = (round + 1) % 20;
+            for l in &lines[round * BATCH..(round + 1) * BATCH] {
+                black_box(decode_line(l).unwrap());
+            }
+        })
+    });
     g.bench_function("json_1_thread", |b| {
         b.iter(|| {
             round = (round + 1) % 20;

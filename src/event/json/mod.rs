@@ -4,9 +4,12 @@ use super::id::{IdError, IdType, Identifier};
 use super::time::{parse_rfc3339, TimeError};
 use super::{Channel, Event, Item, Kind, Money, Payload, Value};
 use crate::Text;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use smallvec::SmallVec;
 use std::fmt;
+use tree::{Fields, Node};
+
+mod tree;
 
 /// Why an event was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,23 +143,27 @@ type R<T> = Result<T, EventError>;
 ///
 /// The error carries no line number; JSON Lines readers add it with [`EventError::at_line`].
 pub fn decode_line(line: &str) -> R<Event> {
-    let v: Json = serde_json::from_str(line)
-        .map_err(|e| EventError::whole(EventErrorKind::Syntax(e.to_string())))?;
-    decode_value(&v)
+    let v =
+        Node::parse(line).map_err(|e| EventError::whole(EventErrorKind::Syntax(e.to_string())))?;
+    decode_node(&v)
 }
 
 /// Decodes an already parsed JSON value into a validated [`Event`].
 pub fn decode_value(v: &Json) -> R<Event> {
+    decode_node(&Node::of(v))
+}
+
+fn decode_node(v: &Node<'_>) -> R<Event> {
     let m = v
         .as_object()
         .ok_or_else(|| EventError::whole(EventErrorKind::NotAnObject))?;
     let o = Obj { m, prefix: "" };
     let ts = match m.get("ts") {
-        None | Some(Json::Null) => return Err(EventError::new("ts", EventErrorKind::Missing)),
-        Some(Json::String(s)) => {
+        None | Some(Node::Null) => return Err(EventError::new("ts", EventErrorKind::Missing)),
+        Some(Node::Str(s)) => {
             parse_rfc3339(s).map_err(|e| EventError::new("ts", EventErrorKind::BadTime(e)))?
         }
-        Some(Json::Number(n)) => n.as_i64().ok_or_else(|| {
+        Some(Node::Num(n)) => n.as_i64().ok_or_else(|| {
             EventError::new(
                 "ts",
                 EventErrorKind::WrongType("whole milliseconds or an RFC 3339 string"),
@@ -195,10 +202,10 @@ pub fn decode_value(v: &Json) -> R<Event> {
     Ok(event)
 }
 
-fn decode_ids(v: Option<&Json>) -> R<SmallVec<[Identifier; 2]>> {
+fn decode_ids(v: Option<&Node<'_>>) -> R<SmallVec<[Identifier; 2]>> {
     let m = match v {
-        None | Some(Json::Null) => return Err(EventError::new("ids", EventErrorKind::Missing)),
-        Some(Json::Object(m)) => m,
+        None | Some(Node::Null) => return Err(EventError::new("ids", EventErrorKind::Missing)),
+        Some(Node::Obj(m)) => m,
         Some(_) => {
             return Err(EventError::new(
                 "ids",
@@ -207,15 +214,15 @@ fn decode_ids(v: Option<&Json>) -> R<SmallVec<[Identifier; 2]>> {
         }
     };
     let mut ids = SmallVec::new();
-    for (t, val) in m {
+    for (t, val) in m.sorted() {
         let field = || format!("ids.{t}");
         let kind = IdType::parse(t)
-            .ok_or_else(|| EventError::new(field(), EventErrorKind::BadIdType(t.clone())))?;
+            .ok_or_else(|| EventError::new(field(), EventErrorKind::BadIdType(t.to_owned())))?;
         let text;
         let value = match val {
-            Json::String(s) => s.as_str(),
-            Json::Number(n) if n.is_u64() || n.is_i64() => {
-                text = n.to_string();
+            Node::Str(s) => &**s,
+            Node::Num(n) if n.whole_text().is_some() => {
+                text = n.whole_text().unwrap_or_default();
                 text.as_str()
             }
             _ => {
@@ -232,24 +239,24 @@ fn decode_ids(v: Option<&Json>) -> R<SmallVec<[Identifier; 2]>> {
     Ok(ids)
 }
 
-struct Obj<'a> {
-    m: &'a Map<String, Json>,
+struct Obj<'a, 'j> {
+    m: &'a Fields<'j>,
     prefix: &'a str,
 }
 
-impl<'a> Obj<'a> {
+impl<'a, 'j> Obj<'a, 'j> {
     fn path(&self, f: &str) -> String {
         format!("{}{f}", self.prefix)
     }
 
-    fn get(&self, f: &str) -> Option<&'a Json> {
+    fn get(&self, f: &str) -> Option<&'a Node<'j>> {
         self.m.get(f).filter(|v| !v.is_null())
     }
 
     fn opt_str(&self, f: &str) -> R<Option<&'a str>> {
         match self.get(f) {
             None => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s)),
+            Some(Node::Str(s)) => Ok(Some(s)),
             Some(_) => Err(EventError::new(
                 self.path(f),
                 EventErrorKind::WrongType("a string"),
@@ -280,7 +287,7 @@ impl<'a> Obj<'a> {
     fn opt_num(&self, f: &str) -> R<Option<f64>> {
         match self.get(f) {
             None => Ok(None),
-            Some(Json::Number(n)) => Ok(n.as_f64()),
+            Some(Node::Num(n)) => Ok(Some(n.as_f64())),
             Some(_) => Err(EventError::new(
                 self.path(f),
                 EventErrorKind::WrongType("a number"),
@@ -333,7 +340,7 @@ impl<'a> Obj<'a> {
     fn req_bool(&self, f: &str) -> R<bool> {
         match self.get(f) {
             None => Err(EventError::new(self.path(f), EventErrorKind::Missing)),
-            Some(Json::Bool(b)) => Ok(*b),
+            Some(Node::Bool(b)) => Ok(*b),
             Some(_) => Err(EventError::new(
                 self.path(f),
                 EventErrorKind::WrongType("true or false"),
@@ -344,11 +351,11 @@ impl<'a> Obj<'a> {
     fn str_list(&self, f: &str) -> R<Vec<Text>> {
         match self.get(f) {
             None => Ok(Vec::new()),
-            Some(Json::Array(a)) => a
+            Some(Node::Arr(a)) => a
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
-                    Json::String(s) if !s.is_empty() => Ok(Text::from(s.as_str())),
+                    Node::Str(s) if !s.is_empty() => Ok(Text::from(&**s)),
                     _ => Err(EventError::new(
                         format!("{}[{i}]", self.path(f)),
                         EventErrorKind::WrongType("a non-empty string"),
@@ -362,10 +369,10 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn object(&self, f: &str) -> R<Option<&'a Map<String, Json>>> {
+    fn object(&self, f: &str) -> R<Option<&'a Fields<'j>>> {
         match self.get(f) {
             None => Ok(None),
-            Some(Json::Object(m)) => Ok(Some(m)),
+            Some(Node::Obj(m)) => Ok(Some(m)),
             Some(_) => Err(EventError::new(
                 self.path(f),
                 EventErrorKind::WrongType("an object"),
@@ -374,12 +381,12 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn scalar(field: String, v: &Json) -> R<Option<Value>> {
+fn scalar(field: String, v: &Node<'_>) -> R<Option<Value>> {
     Ok(match v {
-        Json::Null => None,
-        Json::Bool(b) => Some(Value::Bool(*b)),
-        Json::Number(n) => Some(Value::Num(n.as_f64().unwrap_or(0.0))),
-        Json::String(s) => Some(Value::Str(s.as_str().into())),
+        Node::Null => None,
+        Node::Bool(b) => Some(Value::Bool(*b)),
+        Node::Num(n) => Some(Value::Num(n.as_f64())),
+        Node::Str(s) => Some(Value::Str(Text::from(&**s))),
         _ => {
             return Err(EventError::new(
                 field,
@@ -389,7 +396,7 @@ fn scalar(field: String, v: &Json) -> R<Option<Value>> {
     })
 }
 
-fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
+fn decode_payload(kind: Kind, o: &Obj<'_, '_>) -> R<Payload> {
     Ok(match kind {
         Kind::PageView => Payload::PageView {
             url: o.opt_text("url")?,
@@ -418,7 +425,7 @@ fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
         Kind::Purchase => {
             let items = match o.get("items") {
                 None => Vec::new(),
-                Some(Json::Array(a)) => {
+                Some(Node::Arr(a)) => {
                     let mut items = Vec::with_capacity(a.len());
                     for (i, it) in a.iter().enumerate() {
                         let prefix = format!("items[{i}].");
@@ -485,8 +492,8 @@ fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
         Kind::Attribute => {
             let mut set = Vec::new();
             if let Some(m) = o.object("set")? {
-                for (k, v) in m {
-                    set.push((Text::from(k.as_str()), scalar(format!("set.{k}"), v)?));
+                for (k, v) in m.sorted() {
+                    set.push((Text::from(k), scalar(format!("set.{k}"), v)?));
                 }
             }
             Payload::Attribute { set }
@@ -500,9 +507,9 @@ fn decode_payload(kind: Kind, o: &Obj<'_>) -> R<Payload> {
         Kind::Custom => {
             let mut props = Vec::new();
             if let Some(m) = o.object("props")? {
-                for (k, v) in m {
+                for (k, v) in m.sorted() {
                     if let Some(v) = scalar(format!("props.{k}"), v)? {
-                        props.push((Text::from(k.as_str()), v));
+                        props.push((Text::from(k), v));
                     }
                 }
             }
@@ -817,6 +824,28 @@ mod tests {
             let got = err(line);
             assert!(got.contains(want), "{line}\n got: {got}\nwant: {want}");
         }
+    }
+
+    /// A key written twice reads as its last value, and identifiers and attributes come in
+    /// key order, as `serde_json::Value` gave them before the borrowed tree replaced it; an
+    /// escaped key is read as what it spells.
+    #[test]
+    fn repeated_keys_and_field_order_are_those_of_a_json_map() {
+        let line = r#"{"ts":5,"type":"page_view","ids":{"email":"A@b.co","cookie":"c"},"type":"attribute","set":{"z":1,"a":"x","z":2,"\u0062":true}}"#;
+        let e = decode_line(line).unwrap();
+        assert_eq!(
+            e,
+            decode_value(&serde_json::from_str(line).unwrap()).unwrap()
+        );
+        assert_eq!(e.kind(), Kind::Attribute);
+        assert_eq!(e.ids[0].kind, IdType::Cookie);
+        assert_eq!(&*e.ids[1].value, "a@b.co");
+        let Payload::Attribute { set } = &e.payload else {
+            panic!("an attribute event")
+        };
+        let keys: Vec<&str> = set.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, ["a", "b", "z"]);
+        assert_eq!(set[2].1, Some(Value::Num(2.0)));
     }
 
     #[test]
