@@ -6,7 +6,7 @@
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
-//! segment and with fifty, on 1..T threads; JSON ingest; the latency from an ingest call to
+//! segment and with fifty, on 1..T threads; JSON ingest on 1..T threads; the latency from an ingest call to
 //! its signal; `advance_to` per timer; queries; memory), the naive engine and
 //! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
 //! segments, checks that all of them reached the same memberships, and prints a table that it
@@ -131,10 +131,23 @@ fn all_accepted(engine: &Engine, n: usize, what: &str) -> Result<(), String> {
 const CHUNK: usize = 1 << 20;
 const BATCH: usize = 4096;
 
+/// What the timed region is given: built events, or their JSON lines to decode.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    Typed,
+    Json,
+}
+
 /// Typed ingest of the whole workload on `threads` threads (each owning the contacts
 /// `c mod threads`, so a contact's events stay in order), with `advance_to` at each day's end.
 /// Returns the time spent ingesting.
 fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
+    ingest(engine, recs, threads, Form::Typed)
+}
+
+/// [`ingest_typed`], or the same with each event given as its JSON line and decoded inside
+/// the timed region.
+fn ingest(engine: &Engine, recs: &[Rec], threads: usize, form: Form) -> Duration {
     let mut spent = Duration::ZERO;
     let mut day_end = START + DAY;
     for chunk in recs.chunks(CHUNK) {
@@ -145,7 +158,7 @@ fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
                 .position(|r| r.ts >= day_end)
                 .map_or(chunk.len(), |p| i + p);
             if end > i {
-                spent += ingest_part(engine, &chunk[i..end], threads);
+                spent += ingest_part(engine, &chunk[i..end], threads, form);
             }
             if end < chunk.len() {
                 let t = Instant::now();
@@ -161,29 +174,72 @@ fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
     spent + t.elapsed()
 }
 
-/// Builds the events of `part` (untimed), then ingests them on `threads` threads (timed).
-/// With several threads, each builds its own lane's events before the clock starts, as a
+/// One thread's share of a part, built before the clock starts, in batches of [`BATCH`].
+enum Lane {
+    Typed(Vec<Vec<Event>>),
+    Json(Vec<Vec<String>>),
+}
+
+impl Lane {
+    fn build<'a>(recs: impl Iterator<Item = &'a Rec>, form: Form) -> Lane {
+        let recs: Vec<&Rec> = recs.collect();
+        let chunks = recs.chunks(BATCH);
+        match form {
+            Form::Typed => Lane::Typed(
+                chunks
+                    .map(|c| c.iter().map(|r| workload::event(r)).collect())
+                    .collect(),
+            ),
+            Form::Json => Lane::Json(
+                chunks
+                    .map(|c| c.iter().map(|r| workload::json(r)).collect())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Ingests every batch (decoding JSON lines first), from and into vectors reused batch
+    /// after batch (`ingest_batch_into`), as a backend that reads its input in batches would.
+    /// Emptied batches are freed after the clock stops.
+    fn drain(&mut self, engine: &Engine) {
+        let mut outcomes = Vec::with_capacity(BATCH);
+        match self {
+            Lane::Typed(batches) => {
+                for batch in batches.iter_mut() {
+                    engine.ingest_batch_into(batch, &mut outcomes);
+                }
+            }
+            Lane::Json(batches) => {
+                let mut batch = Vec::with_capacity(BATCH);
+                for lines in batches.iter() {
+                    batch.extend(
+                        lines
+                            .iter()
+                            .map(|l| tropa::decode_line(l).expect("the workload's JSON is valid")),
+                    );
+                    engine.ingest_batch_into(&mut batch, &mut outcomes);
+                }
+            }
+        }
+    }
+}
+
+/// Builds the events (or lines) of `part` (untimed), then ingests them on `threads` threads
+/// (timed). With several threads, each builds its own lane before the clock starts, as a
 /// backend decoding on its ingest threads would: an event's strings are then allocated by the
 /// thread that ingests it, not all by one thread and freed by the others (which glibc's malloc
 /// serves under the allocating arena's lock, and which made the harness measure that lock).
-fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
-    // Each lane is built as batches of BATCH events, each ingested from and into vectors
-    // reused batch after batch (`ingest_batch_into`), as a backend that reads its input in
-    // batches would. The emptied batches are freed after the clock stops.
-    let drain = |lane: &mut Vec<Vec<Event>>| {
-        let mut outcomes = Vec::with_capacity(BATCH);
-        for batch in lane.iter_mut() {
-            engine.ingest_batch_into(batch, &mut outcomes);
-        }
-    };
+fn ingest_part(engine: &Engine, part: &[Rec], threads: usize, form: Form) -> Duration {
     if threads == 1 {
-        let mut lane = batches(part.iter());
+        let mut lane = Lane::build(part.iter(), form);
         let calls = ALLOC.calls();
         let t = Instant::now();
-        drain(&mut lane);
+        lane.drain(engine);
         let d = t.elapsed();
         // The lane's own events are freed inside the drain, but freeing is not counted.
-        TIMED_ALLOCS.fetch_add(ALLOC.calls() - calls, std::sync::atomic::Ordering::Relaxed);
+        if form == Form::Typed {
+            TIMED_ALLOCS.fetch_add(ALLOC.calls() - calls, std::sync::atomic::Ordering::Relaxed);
+        }
         return d;
     }
     let ready = std::sync::Barrier::new(threads + 1);
@@ -192,10 +248,12 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
             .map(|k| {
                 let ready = &ready;
                 s.spawn(move || {
-                    let mut lane =
-                        batches(part.iter().filter(|r| r.contact as usize % threads == k));
+                    let mut lane = Lane::build(
+                        part.iter().filter(|r| r.contact as usize % threads == k),
+                        form,
+                    );
                     ready.wait();
-                    drain(&mut lane);
+                    lane.drain(engine);
                     (Instant::now(), lane)
                 })
             })
@@ -212,35 +270,6 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize) -> Duration {
             .max()
             .unwrap_or_default()
     })
-}
-
-/// The events of `recs`, in batches of [`BATCH`].
-fn batches<'a>(recs: impl Iterator<Item = &'a Rec>) -> Vec<Vec<Event>> {
-    let recs: Vec<&Rec> = recs.collect();
-    recs.chunks(BATCH)
-        .map(|c| c.iter().map(|r| workload::event(r)).collect())
-        .collect()
-}
-
-/// JSON ingest (decoding included) of `recs` on one thread.
-fn ingest_json(engine: &Engine, recs: &[Rec]) -> Duration {
-    let mut spent = Duration::ZERO;
-    for chunk in recs.chunks(CHUNK) {
-        let lines: Vec<String> = chunk.iter().map(workload::json).collect();
-        let t = Instant::now();
-        let (mut batch, mut outcomes) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
-        for b in lines.chunks(BATCH) {
-            batch.extend(
-                b.iter()
-                    .map(|l| tropa::decode_line(l).expect("the workload's JSON is valid")),
-            );
-            engine.ingest_batch_into(&mut batch, &mut outcomes);
-        }
-        spent += t.elapsed();
-    }
-    let t = Instant::now();
-    engine.flush();
-    spent + t.elapsed()
 }
 
 /// Latency from an `ingest` call to its signal being available to a subscriber, for every
@@ -559,18 +588,31 @@ fn run(a: &Args) -> Result<(), String> {
             .rate(per_s(n, d)),
         );
     }
+    // JSON ingest on 1..T threads over the first `json_n` events; the runs on more threads
+    // must reach the memberships of the one-thread run.
     let json_n = n.min(if a.quick { n } else { 4_000_000 });
-    let ej = engine(&fifty);
-    let d = ingest_json(&ej, &recs[..json_n]);
-    all_accepted(&ej, json_n, "JSON")?;
-    rep.row(
-        Row::new(
-            "tropa",
-            "JSON ingest (decoding included), 50 segments, 1 thread",
-        )
-        .rate(per_s(json_n, d)),
-    );
-    drop(ej);
+    let json_until = recs[..json_n].last().map_or(START, |r| r.ts);
+    let mut json_want = None;
+    for threads in 1..=a.threads {
+        let ej = engine(&fifty);
+        let d = ingest(&ej, &recs[..json_n], threads, Form::Json);
+        all_accepted(&ej, json_n, &format!("JSON, {threads} threads"))?;
+        ej.advance_to(json_until);
+        ej.flush();
+        let got = engine_memberships(&ej);
+        match &json_want {
+            None => json_want = Some(got),
+            Some(w) => agree(&format!("JSON on {threads} threads"), w, &got)?,
+        }
+        let what = if threads == 1 { "thread" } else { "threads" };
+        rep.row(
+            Row::new(
+                "tropa",
+                &format!("JSON ingest (decoding included), 50 segments, {threads} {what}"),
+            )
+            .rate(per_s(json_n, d)),
+        );
+    }
 
     let lat_n = n.min(if a.quick { n } else { 2_000_000 });
     let mut lat = latencies(&fifty, &recs[..lat_n]);
