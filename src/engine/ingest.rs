@@ -264,6 +264,7 @@ impl Engine {
     }
 
     /// Hands an accepted event, its contact decided, to the shards.
+    #[inline(always)]
     fn route<const N: usize>(
         &self,
         event: Event,
@@ -386,6 +387,7 @@ impl Engine {
 
     /// Pushes an operation to its shard's queue; when the queue is full, helps drain it
     /// (or yields while another thread does) until there is room.
+    #[inline(always)]
     pub(super) fn hand_over<const N: usize>(&self, mut op: Op, touched: &mut SmallVec<[usize; N]>)
     where
         [usize; N]: smallvec::Array<Item = usize>,

@@ -881,7 +881,11 @@ impl Shard {
             || self.due.load(Ordering::Acquire) > self.fired.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn next_op(&self) -> Option<Op> {
-        self.queue.pop().or_else(|| self.inbox.pop())
+        match self.queue.pop() {
+            some @ Some(_) => some,
+            None => self.inbox.pop(),
+        }
     }
 }
