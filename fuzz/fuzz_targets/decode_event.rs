@@ -1,5 +1,6 @@
 //! Any bytes as a JSON line: decoding never panics, and whatever decodes is valid and can be
-//! ingested; whatever is refused leaves the engine empty.
+//! ingested; whatever is refused leaves the engine empty. The line's own decoder (a borrowed
+//! tree) and `decode_value` over a `serde_json::Value` give the same event or the same error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +10,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let engine = tropa::Engine::builder().shards(2).build().unwrap();
-    match tropa::decode_line(text) {
+    let decoded = tropa::decode_line(text);
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => assert_eq!(decoded, tropa::decode_value(&v)),
+        Err(e) => assert_eq!(
+            decoded.as_ref().err().map(|d| d.to_string()),
+            Some(format!("not valid JSON: {e}"))
+        ),
+    }
+    match decoded {
         Ok(event) => {
             assert!(event.validate().is_ok());
             let _ = engine.ingest(event);
