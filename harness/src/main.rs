@@ -519,14 +519,16 @@ fn run(a: &Args) -> Result<(), String> {
         let m = e.memory();
         let per = |b: usize| b as f64 / m.contacts.max(1) as f64;
         println!(
-            "tropa, {k} segment(s), 1 thread: {:.0} events/s; {:.2} allocations per event; {:.2} timers fired per event; heap {:.0} B/contact (timeline {:.0}, rule state {:.0}, identity {:.0})",
+            "tropa, {k} segment(s), 1 thread: {:.0} events/s; {:.2} allocations per event; {:.2} timers fired per event; heap {:.0} B/contact (slots {:.0}, timeline {:.0}, rule state {:.0}, identity {:.0}, carts {:.0})",
             per_s(n, d),
             calls as f64 / n as f64,
             e.stats().timers_fired as f64 / n as f64,
             per(heap),
+            per(m.slot_bytes),
             per(m.timeline_bytes),
             per(m.rule_bytes),
             per(m.identity_bytes),
+            per(m.cart_bytes),
         );
         return Ok(());
     }
@@ -558,12 +560,16 @@ fn run(a: &Args) -> Result<(), String> {
     rep.row(
         Row::new("tropa", "memory, base state (1 segment)")
             .note(&format!(
-                "heap {:.0} B/contact (timeline {:.0}, identity {:.0}); {:.0} B/contact with timeline_len(0)",
+                "heap {:.0} B/contact (slots {:.0}, timeline {:.0}, identity {:.0}, carts {:.0}; the timeline's and rule state's fixed parts are in the slots); {:.0} B/contact with timeline_len(0)",
                 per(base_heap),
+                per(base.slot_bytes),
                 per(base.timeline_bytes),
                 per(base.identity_bytes),
+                per(base.cart_bytes),
                 per(bare_heap)
             ))
+            .value("slot_bytes_per_contact", per(base.slot_bytes))
+            .value("cart_bytes_per_contact", per(base.cart_bytes))
             .value("base_bytes_per_contact", per(base_heap))
             .value("bare_bytes_per_contact", per(bare_heap)),
     );

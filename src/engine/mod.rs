@@ -495,6 +495,7 @@ impl Engine {
         let (mut timers, mut timer_bytes, mut bitmap_bytes, mut memberships) = (0, 0, 0, 0);
         let mut membership_log_bytes = 0;
         let (mut timeline_bytes, mut rule_bytes) = (0, 0);
+        let (mut slot_bytes, mut cart_bytes) = (0, 0);
         for s in self.shards.iter() {
             let mut st = s.state.lock();
             timers += st.pending_timers();
@@ -506,17 +507,18 @@ impl Engine {
             membership_log_bytes += st.members.pending_bytes();
             // Contacts live in their slots (whole pages of them): the slots count once, and
             // each contact adds what it holds on the heap.
-            state_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
+            slot_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             for c in st.contacts() {
                 let rules = std::mem::size_of_val(&c.eval) + Evaluator::heap_bytes(&c.eval);
                 let timeline =
                     std::mem::size_of_val(&c.state.timeline) + c.state.timeline.heap_bytes();
                 timeline_bytes += timeline;
                 rule_bytes += rules;
+                cart_bytes += c.state.cart_bytes();
                 state_bytes += c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval);
             }
         }
-        state_bytes += timer_bytes + bitmap_bytes + membership_log_bytes;
+        state_bytes += slot_bytes + timer_bytes + bitmap_bytes + membership_log_bytes;
         MemoryReport {
             contacts: self.identity.len(),
             identifiers: self.identity.identifiers(),
@@ -529,6 +531,8 @@ impl Engine {
             timer_bytes,
             timeline_bytes,
             rule_bytes,
+            slot_bytes,
+            cart_bytes,
             identity_bytes: self.identity.heap_bytes(),
         }
     }
@@ -566,5 +570,33 @@ mod tests {
         assert_eq!(engine.memory().contacts, 0);
         assert_eq!(engine.memory().identifiers, 0);
         assert_eq!(engine.memory().dedup_ids, 0);
+        assert_eq!(engine.memory().cart_bytes, 0);
+    }
+
+    /// The report's parts: slots come a page at a time, a cart is counted once it exists,
+    /// and every part is within the state's total.
+    #[test]
+    fn memory_report_counts_slots_and_carts() {
+        let engine = Engine::builder().build().unwrap();
+        let empty = engine.memory();
+        assert_eq!((empty.slot_bytes, empty.cart_bytes), (0, 0));
+        let line = |ts: u64, who: &str, rest: &str| {
+            crate::decode_line(&format!(
+                r#"{{"ts":{ts},"ids":{{"cookie":"{who}"}},"type":{rest}}}"#
+            ))
+            .unwrap()
+        };
+        engine.ingest(line(1, "a", r#""page_view""#)).unwrap();
+        engine.flush();
+        let one = engine.memory();
+        assert!(one.slot_bytes >= std::mem::size_of::<shard::Slot>());
+        assert_eq!(one.cart_bytes, 0);
+        engine
+            .ingest(line(2, "b", r#""cart_add","product":"p-1","price":5"#))
+            .unwrap();
+        engine.flush();
+        let two = engine.memory();
+        assert!(two.cart_bytes > 0);
+        assert!(two.slot_bytes + two.cart_bytes <= two.state_bytes);
     }
 }

@@ -250,6 +250,14 @@ pub struct MemoryReport {
     pub timeline_bytes: usize,
     /// Of `state_bytes`: the contacts' rule state (term states, score rules, memberships).
     pub rule_bytes: usize,
+    /// Of `state_bytes`: the shards' contact slots, where each contact's fixed-size part lives
+    /// (allocated a page at a time, so some are not yet used). A timeline's and a rule
+    /// state's fixed-size parts are in their slot, and are counted in `timeline_bytes` and
+    /// `rule_bytes` too.
+    pub slot_bytes: usize,
+    /// Of `state_bytes`: the carts (boxed, with the lines and the operations since the latest
+    /// purchase; a contact that has bought keeps a cart to remember when).
+    pub cart_bytes: usize,
     /// Bytes of the identity index and records (approximate: map overhead estimated).
     pub identity_bytes: usize,
 }

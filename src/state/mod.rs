@@ -435,14 +435,18 @@ impl ContactState {
         Ok(())
     }
 
+    /// Heap bytes of the cart: its box and what the box holds.
+    pub(crate) fn cart_bytes(&self) -> usize {
+        self.cart
+            .as_ref()
+            .map_or(0, |c| std::mem::size_of::<cart::Cart>() + c.heap_bytes())
+    }
+
     /// Heap bytes owned by this state beyond its own size (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.channels.heap_bytes()
             + sv_heap(&self.brands)
-            + self
-                .cart
-                .as_ref()
-                .map_or(0, |c| std::mem::size_of::<cart::Cart>() + c.heap_bytes())
+            + self.cart_bytes()
             + self
                 .prefs
                 .as_ref()
