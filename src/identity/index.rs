@@ -32,13 +32,19 @@ const FIRST: usize = 16;
 
 /// One occupied bucket.
 struct Entry {
-    /// The low 32 bits of the key's hash; the bucket's home is `hash & mask`.
+    /// The low 32 bits of the key's hash; the bucket's home is [`home`] of it.
     hash: u32,
     contact: ContactId,
     key: IdKey,
 }
 
-/// One stripe: a power-of-two array of buckets, at most three quarters full.
+/// Where a hash's probe starts in a table of `len` buckets: the hash scaled to the length
+/// (a multiply and a shift, so a table can be any length, not only a power of two).
+fn home(hash: u32, len: usize) -> usize {
+    ((u64::from(hash) * len as u64) >> 32) as usize
+}
+
+/// One stripe: an array of buckets, at most three quarters full, grown by half.
 #[derive(Default)]
 struct Table {
     buckets: Box<[Option<Entry>]>,
@@ -46,8 +52,22 @@ struct Table {
 }
 
 impl Table {
-    fn mask(&self) -> usize {
-        self.buckets.len() - 1
+    /// The bucket after `i`, wrapping around the end.
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.buckets.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// Steps from bucket `from` forward to bucket `to`, wrapping around the end.
+    fn dist(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.buckets.len() - from
+        }
     }
 
     /// The bucket holding `key`, or the empty one where the probe for it ends.
@@ -58,13 +78,12 @@ impl Table {
     /// The bucket whose key `is` the one looked for (with hash `hash`), or the empty one where
     /// the probe ends.
     fn find_by(&self, hash: u32, is: impl Fn(&IdKey) -> bool) -> Result<usize, usize> {
-        let mask = self.mask();
-        let mut i = hash as usize & mask;
+        let mut i = home(hash, self.buckets.len());
         loop {
             match &self.buckets[i] {
                 None => return Err(i),
                 Some(e) if e.hash == hash && is(&e.key) => return Ok(i),
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = self.next(i),
             }
         }
     }
@@ -79,9 +98,12 @@ impl Table {
             .and_then(|i| self.buckets[i].as_ref().map(|e| e.contact))
     }
 
-    /// Doubles the buckets (the first table has [`FIRST`]) and places every entry again.
+    /// Grows the buckets by half (the first table has [`FIRST`]) and places every entry
+    /// again. By half, not double: the index is most of identity's memory, and a table grown by
+    /// half stands between one half and three quarters full (a doubled one, three eighths to
+    /// three quarters).
     fn grow(&mut self) {
-        let size = (self.buckets.len() * 2).max(FIRST);
+        let size = (self.buckets.len() + self.buckets.len() / 2).max(FIRST);
         let old = std::mem::replace(
             &mut self.buckets,
             std::iter::repeat_with(|| None).take(size).collect(),
@@ -121,14 +143,13 @@ impl Table {
         self.len -= 1;
         // Shift back each following entry of the run whose home is not after the hole, so
         // that no probe meets an empty bucket before its key.
-        let mask = self.mask();
         let mut j = hole;
         loop {
-            j = (j + 1) & mask;
+            j = self.next(j);
             let Some(e) = &self.buckets[j] else { break };
-            let home = e.hash as usize & mask;
+            let h = home(e.hash, self.buckets.len());
             // `e` may fill the hole when its home is not in the cyclic range (hole, j].
-            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+            if self.dist(h, j) >= self.dist(hole, j) {
                 self.buckets[hole] = self.buckets[j].take();
                 hole = j;
             }
@@ -144,7 +165,7 @@ impl Table {
 struct Stripe {
     table: RwLock<Table>,
     buckets: AtomicPtr<Option<Entry>>,
-    mask: AtomicUsize,
+    len: AtomicUsize,
 }
 
 /// The index. Reads from any thread; changes from the identity writer section.
@@ -183,7 +204,7 @@ impl Index {
         let before = t.buckets.len();
         let old = t.insert(key, h, contact);
         if t.buckets.len() != before {
-            stripe.mask.store(t.mask(), Ordering::Relaxed);
+            stripe.len.store(t.buckets.len(), Ordering::Relaxed);
             stripe
                 .buckets
                 .store(t.buckets.as_ptr().cast_mut(), Ordering::Release);
@@ -204,7 +225,7 @@ impl Index {
         let stripe = &self.stripes[s];
         let base = stripe.buckets.load(Ordering::Acquire);
         if !base.is_null() {
-            let i = h as usize & stripe.mask.load(Ordering::Relaxed);
+            let i = home(h, stripe.len.load(Ordering::Relaxed));
             crate::prefetch::prefetch_at(base.wrapping_add(i));
         }
     }
@@ -246,6 +267,24 @@ mod tests {
         IdKey::of(&id(n))
     }
 
+    /// A home is the hash scaled to the table: every bucket is some hash's home, and the
+    /// largest hash's home is the last bucket.
+    #[test]
+    fn homes_cover_every_bucket() {
+        for len in [16usize, 24, 36, 54, 81, 1369] {
+            let mut seen = vec![false; len];
+            for b in 0..len as u64 {
+                // The smallest hash whose home is `b`.
+                let h = (b << 32).div_ceil(len as u64);
+                let i = home(h as u32, len);
+                assert_eq!(i, b as usize, "len {len}");
+                seen[i] = true;
+            }
+            assert!(seen.iter().all(|s| *s));
+            assert_eq!(home(u32::MAX, len), len - 1);
+        }
+    }
+
     #[test]
     fn a_bucket_is_48_bytes() {
         assert_eq!(std::mem::size_of::<Option<Entry>>(), 48);
@@ -256,8 +295,10 @@ mod tests {
     #[test]
     fn removal_keeps_runs_that_wrap_reachable() {
         let mut t = Table::default();
-        // Hashes chosen to collide near the end of a 16-bucket table.
-        let hashes = [14u32, 15, 14, 15, 0, 14, 1, 15, 2];
+        // Hashes chosen to collide near the end of a 16-bucket table (bucket `b` is the
+        // home of the hash `b << 28`).
+        let hashes = [14u32, 15, 14, 15, 0, 14, 1, 15, 2].map(|b| b << 28);
+        assert_eq!(home(hashes[1], FIRST), 15);
         for (n, &h) in hashes.iter().enumerate() {
             t.insert(key(n as u16), h, ContactId(n as u32));
         }
