@@ -303,7 +303,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Engine memberships by contact number (`customer:N` primary ids).
-fn engine_memberships(engine: &Engine) -> Vec<(String, Vec<u32>)> {
+fn engine_memberships(engine: &Engine) -> Members {
     let plan_order = engine.segment_names();
     let all = engine.memberships();
     plan_order
@@ -433,6 +433,34 @@ fn durability(recs: &[Rec], plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
+/// Memberships by segment, as [`engine_memberships`] gives them.
+type Members = Vec<(String, Vec<u32>)>;
+
+/// Ingests `recs` in `form` into a fresh engine of `plan` on `threads` threads and checks
+/// that every event was accepted; then advances it to `until` and checks its memberships
+/// against the first run's (`want`, which the first call sets). Returns the ingest time.
+fn checked_run(
+    plan: &Plan,
+    recs: &[Rec],
+    threads: usize,
+    form: Form,
+    until: i64,
+    want: &mut Option<Members>,
+    what: &str,
+) -> Result<Duration, String> {
+    let e = engine(plan);
+    let d = ingest(&e, recs, threads, form);
+    all_accepted(&e, recs.len(), &format!("{what}, {threads} threads"))?;
+    e.advance_to(until);
+    e.flush();
+    let got = engine_memberships(&e);
+    match want {
+        None => *want = Some(got),
+        Some(w) => agree(&format!("{what} on {threads} threads"), w, &got)?,
+    }
+    Ok(d)
+}
+
 /// Typed ingest of `recs` by each plan on 1, 2, 4, … `a.threads` threads; every run must
 /// reach the memberships of the one-thread run.
 fn scaling(a: &Args, recs: &[Rec], plans: &[(&str, &Plan)]) -> Result<(), String> {
@@ -446,16 +474,7 @@ fn scaling(a: &Args, recs: &[Rec], plans: &[(&str, &Plan)]) -> Result<(), String
         let mut want = None;
         let mut one = 0.0;
         for &threads in &counts {
-            let e = engine(plan);
-            let d = ingest_typed(&e, recs, threads);
-            all_accepted(&e, n, &format!("{what}, {threads} threads"))?;
-            e.advance_to(until);
-            e.flush();
-            let got = engine_memberships(&e);
-            match &want {
-                None => want = Some(got),
-                Some(w) => agree(&format!("{threads} threads"), w, &got)?,
-            }
+            let d = checked_run(plan, recs, threads, Form::Typed, until, &mut want, what)?;
             let rate = per_s(n, d);
             if threads == 1 {
                 one = rate;
@@ -600,16 +619,15 @@ fn run(a: &Args) -> Result<(), String> {
     let json_until = recs[..json_n].last().map_or(START, |r| r.ts);
     let mut json_want = None;
     for threads in 1..=a.threads {
-        let ej = engine(&fifty);
-        let d = ingest(&ej, &recs[..json_n], threads, Form::Json);
-        all_accepted(&ej, json_n, &format!("JSON, {threads} threads"))?;
-        ej.advance_to(json_until);
-        ej.flush();
-        let got = engine_memberships(&ej);
-        match &json_want {
-            None => json_want = Some(got),
-            Some(w) => agree(&format!("JSON on {threads} threads"), w, &got)?,
-        }
+        let d = checked_run(
+            &fifty,
+            &recs[..json_n],
+            threads,
+            Form::Json,
+            json_until,
+            &mut json_want,
+            "JSON",
+        )?;
         let what = if threads == 1 { "thread" } else { "threads" };
         rep.row(
             Row::new(
