@@ -288,11 +288,27 @@ impl Engine {
             .bump(Counter::Merges, res.absorbed.len() as u64);
         self.counters
             .bump(Counter::Conflicts, u64::from(res.conflict));
-        let (fact, _ids) = Fact::split(event);
+        // The identifiers go here: only identity resolution reads them. The fields are moved
+        // one by one, not through `Fact::of`: passing the whole event to it cost one more
+        // 232-byte copy per event (callgrind, one segment: memcpy 123.0 M → 131.1 M).
+        let Event {
+            id,
+            ts,
+            brand,
+            channel,
+            payload,
+            ids: _,
+        } = event;
         let pending = Pending {
             seq,
             identified,
-            event: fact,
+            event: Fact {
+                id,
+                ts,
+                brand,
+                channel,
+                payload,
+            },
         };
         if res.absorbed.is_empty() {
             self.hand_over(

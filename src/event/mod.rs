@@ -352,8 +352,7 @@ impl Touch<'_> {
 }
 
 /// What a contact's profile and rules read of an accepted event: the event less its
-/// identifiers, which only identity resolution reads (the shard's operation still carries
-/// them, to drop them with the rest: see `engine::shard::Pending`).
+/// identifiers, which only identity resolution reads (they are dropped once it has).
 pub(crate) struct Fact {
     /// The event id, for de-duplication.
     pub(crate) id: Option<Text>,
@@ -366,19 +365,13 @@ pub(crate) struct Fact {
 impl Fact {
     /// The event's fact; its identifiers are dropped.
     pub(crate) fn of(event: Event) -> Fact {
-        Fact::split(event).0
-    }
-
-    /// The event's fact, and its identifiers apart.
-    pub(crate) fn split(event: Event) -> (Fact, SmallVec<[Identifier; 2]>) {
-        let fact = Fact {
+        Fact {
             id: event.id,
             ts: event.ts,
             brand: event.brand,
             channel: event.channel,
             payload: event.payload,
-        };
-        (fact, event.ids)
+        }
     }
 
     /// As a contact's profile and rules read it.

@@ -357,5 +357,46 @@ mod tests {
                 prop_assert_eq!(index.get(&id(k)), model.get(&k).copied());
             }
         }
+
+        /// One table through many growths (16, 24, 36, … buckets: lengths that are not
+        /// powers of two) and removals, with hashes crowded into a few homes, some near the
+        /// table's end, so that runs are long and wrap around: it agrees with a map. (The
+        /// index above spreads its keys over 64 stripes, whose tables stay at 16 buckets.)
+        #[test]
+        fn one_table_grown_by_half_agrees_with_a_map(
+            steps in proptest::collection::vec(step(), 0..1500),
+            crowd in 0u32..8,
+        ) {
+            // Keys fall into 8 to 15 groups, each at one end of an eighth of the hash space:
+            // an even group at its start (group 0 at the table's first bucket), an odd one
+            // just below the next eighth (group 7 at the table's last buckets, whose runs
+            // wrap onto group 0's).
+            let hash = |k: u16| {
+                let g = u32::from(k) % (8 + crowd);
+                let end = if g % 2 == 1 { 0x1FFF_0000 } else { 0 };
+                g.wrapping_mul(0x2000_0000)
+                    .wrapping_add(end + u32::from(k))
+            };
+            let mut t = Table::default();
+            let mut model: HashMap<u16, ContactId> = HashMap::new();
+            for s in steps {
+                match s {
+                    Step::Insert(k, c) => {
+                        prop_assert_eq!(
+                            t.insert(key(k), hash(k), ContactId(c)),
+                            model.insert(k, ContactId(c))
+                        );
+                    }
+                    Step::Remove(k) => {
+                        prop_assert_eq!(t.remove(&key(k), hash(k)), model.remove(&k));
+                    }
+                }
+                prop_assert!(t.len * 4 <= t.buckets.len() * 3);
+            }
+            prop_assert_eq!(t.len, model.len());
+            for k in 0..300 {
+                prop_assert_eq!(t.get(&id(k), hash(k)), model.get(&k).copied());
+            }
+        }
     }
 }

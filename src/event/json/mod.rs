@@ -218,13 +218,14 @@ fn decode_ids(v: Option<&Node<'_>>) -> R<SmallVec<[Identifier; 2]>> {
         let field = || format!("ids.{t}");
         let kind = IdType::parse(t)
             .ok_or_else(|| EventError::new(field(), EventErrorKind::BadIdType(t.to_owned())))?;
-        let text;
-        let value = match val {
-            Node::Str(s) => &**s,
-            Node::Num(n) if n.whole_text().is_some() => {
-                text = n.whole_text().unwrap_or_default();
-                text.as_str()
-            }
+        // A whole number stands for its digits.
+        let digits = match val {
+            Node::Num(n) => n.whole_text(),
+            _ => None,
+        };
+        let value = match (val, &digits) {
+            (Node::Str(s), _) => &**s,
+            (_, Some(d)) => d.as_str(),
             _ => {
                 return Err(EventError::new(
                     field(),

@@ -77,16 +77,17 @@ impl<'a> Fields<'a> {
     /// which fixes the order of an event's identifiers and attributes.
     pub(super) fn sorted(&self) -> Vec<(&str, &Node<'a>)> {
         let mut v: Vec<(&str, &Node<'a>)> = self.0.iter().map(|(k, n)| (&**k, n)).collect();
-        // Stable: among equal keys the last written stays last, and is the one kept.
+        // Stable: among equal keys the last written stays last; its value replaces the one
+        // kept (`dedup_by` keeps the first of a run and hands each later one to the closure).
         v.sort_by(|a, b| a.0.cmp(b.0));
-        let mut out: Vec<(&str, &Node<'a>)> = Vec::with_capacity(v.len());
-        for (k, n) in v {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = n,
-                _ => out.push((k, n)),
+        v.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
             }
-        }
-        out
+            same
+        });
+        v
     }
 }
 
