@@ -7,8 +7,8 @@
 //! slot was a tenth of the time of a one-segment event, spent waiting for memory; with the
 //! hint several such loads are under way at once.
 
-/// Asks for the first and the last cache line of `s` to be loaded (a contact's heap parts:
-/// the start is where a timeline's oldest entry is read, the end where the next is written).
+/// Asks for the first and the last cache line of `s` to be loaded (a contact's lists: the
+/// end is where the next entry is written).
 #[inline]
 pub(crate) fn prefetch_ends<T>(s: &[T]) {
     if let (Some(first), Some(last)) = (s.first(), s.last()) {
@@ -38,9 +38,10 @@ pub(crate) fn prefetch_at<T>(p: *const T) {
 }
 
 /// Asks for the cache lines holding `bytes` bytes from `p`: from the line `p` is in to the
-/// line of the last byte, at most `most` of them. Nothing at `p` is read.
+/// line of the last byte, at most `most` of them. Nothing at `p` is read (a buffer's spare
+/// room may be asked for too).
 #[inline]
-fn prefetch_lines(p: *const u8, bytes: usize, most: usize) {
+pub(crate) fn prefetch_lines(p: *const u8, bytes: usize, most: usize) {
     if bytes == 0 {
         return;
     }

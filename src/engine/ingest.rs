@@ -455,7 +455,7 @@ impl Engine {
                         ahead.push_back(op);
                         // Halfway along, the slot is in cache: load what it points to.
                         if let Some(mid) = ahead.len().checked_sub(AHEAD / 2 + 1) {
-                            st.prefetch_heap(ahead[mid].target(), cx.shards);
+                            st.prefetch_heap(ahead[mid].target(), cx.shards, true);
                         }
                         if ahead.len() <= AHEAD {
                             continue;

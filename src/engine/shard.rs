@@ -260,12 +260,15 @@ impl ShardState {
         }
     }
 
-    /// Starts loading the heap parts of `c` that an event reads and writes: its timeline's
-    /// ends, its term slots, its brands and cart. Called once its slot is likely in cache.
-    pub(crate) fn prefetch_heap(&self, c: ContactId, shards: usize) {
+    /// Starts loading the heap parts of `c` that an event (`event`) or a timer reads and
+    /// writes: its timeline (an event's only), its term slots, its brands and cart. Called
+    /// once its slot is likely in cache.
+    pub(crate) fn prefetch_heap(&self, c: ContactId, shards: usize, event: bool) {
         use crate::prefetch::{prefetch, prefetch_all, prefetch_ends};
         if let Some(c) = self.get(c, shards) {
-            prefetch_ends(c.state.timeline.bytes());
+            if event {
+                c.state.timeline.prefetch();
+            }
             prefetch_all(c.eval.slots(), 16);
             if c.state.brands.spilled() {
                 prefetch_ends(&c.state.brands);
@@ -382,7 +385,7 @@ impl ShardState {
                 self.prefetch(ContactId(n), cx.shards);
             }
             if let Some((_, n)) = self.timers.upcoming(FIRE_AHEAD / 2) {
-                self.prefetch_heap(ContactId(n), cx.shards);
+                self.prefetch_heap(ContactId(n), cx.shards, false);
             }
             let id = ContactId(c);
             let Some(Slot::Live(contact)) = self.slots.get_mut(slot_index(id, cx.shards)) else {

@@ -356,9 +356,10 @@ impl Timeline {
         self.buf.capacity()
     }
 
-    /// The packed bytes (for a prefetch).
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.live()
+    /// Asks for the whole buffer, spare room included, to be loaded: an event reads the
+    /// oldest entry, writes after the newest, and now and then moves every kept byte.
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::prefetch_lines(self.buf.as_ptr(), self.buf.capacity(), 8);
     }
 }
 
