@@ -17,6 +17,11 @@ pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// The bytes [`put`] writes for `v`.
+pub(crate) fn len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// `v` on the stack (at most ten bytes), for a caller that writes it into the middle of a
 /// buffer.
 pub(crate) fn on_stack(mut v: u64) -> ([u8; 10], usize) {
@@ -161,6 +166,13 @@ mod tests {
         }
         assert!(c.at_end());
         assert_eq!(on_stack(u64::MAX).1, 10);
+        for v in values.into_iter().chain((0..64).map(|b| 1u64 << b)) {
+            for v in [v, v.saturating_sub(1)] {
+                let mut one = Vec::new();
+                put(&mut one, v);
+                assert_eq!(len(v), one.len(), "{v}");
+            }
+        }
     }
 
     proptest! {
