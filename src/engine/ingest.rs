@@ -461,7 +461,12 @@ impl Engine {
                             continue;
                         }
                     }
-                    let Some(op) = ahead.pop_front() else { break };
+                    let Some(op) = ahead.front() else { break };
+                    if st.apply_in_place(op, &cx) {
+                        ahead.pop_front();
+                        continue;
+                    }
+                    let op = ahead.pop_front().expect("an operation is waiting");
                     if let Some(fwd) = st.apply(op, &cx) {
                         let j = self.shard_of(fwd.target());
                         self.shards[j].inbox.push(fwd);

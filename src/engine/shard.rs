@@ -493,6 +493,50 @@ impl ShardState {
         converted
     }
 
+    /// Applies `op` where it lies when it is an event for a contact of this shard that is
+    /// live or new (nearly every operation), and says whether it did; the caller then drops
+    /// it, or hands it to [`ShardState::apply`] when not. Taking the operation by reference
+    /// saves moving its 176 bytes out of the queue of waiting operations and into `apply`.
+    pub(crate) fn apply_in_place(&mut self, op: &Op, cx: &ApplyCx<'_>) -> bool {
+        let Op::Apply {
+            contact,
+            now,
+            late,
+            pending,
+        } = op
+        else {
+            return false;
+        };
+        self.fire(*now, *late, cx);
+        let fresh = match self.slot_mut(*contact, cx.shards) {
+            Slot::Live(_) => false,
+            Slot::Empty => true,
+            Slot::Forwarded(_) | Slot::Erased => return false,
+        };
+        self.apply_pending(*contact, pending, *now, fresh, cx);
+        true
+    }
+
+    /// Applies an accepted event to `contact`, live or (`fresh`) about to be.
+    fn apply_pending(
+        &mut self,
+        contact: ContactId,
+        pending: &Pending,
+        now: Ts,
+        fresh: bool,
+        cx: &ApplyCx<'_>,
+    ) {
+        // The shard's change buffer, reused event after event.
+        let mut changes = std::mem::take(&mut self.changes);
+        let c = self.live_mut(contact, cx);
+        let timer = c.eval.timer;
+        apply_event(c, pending, now, fresh, cx, &mut changes);
+        let manual = manual_tag_syms(&pending.event, cx.syms);
+        self.after_eval(contact, now, &changes, &manual, timer, cx);
+        changes.clear();
+        self.changes = changes;
+    }
+
     /// Applies one operation; returns an operation to send on (to another contact or shard).
     pub(crate) fn apply(&mut self, op: Op, cx: &ApplyCx<'_>) -> Option<Op> {
         let (now, late) = op.time();
@@ -538,15 +582,7 @@ impl ShardState {
                 // A new contact is evaluated in full once: a predicate can hold from the start
                 // (`count(page_view) == 0`) without any event feeding it.
                 let fresh = matches!(self.slot_mut(contact, cx.shards), Slot::Empty);
-                // The shard's change buffer, reused event after event.
-                let mut changes = std::mem::take(&mut self.changes);
-                let c = self.live_mut(contact, cx);
-                let timer = c.eval.timer;
-                apply_event(c, &pending, now, fresh, cx, &mut changes);
-                let manual = manual_tag_syms(&pending.event, cx.syms);
-                self.after_eval(contact, now, &changes, &manual, timer, cx);
-                changes.clear();
-                self.changes = changes;
+                self.apply_pending(contact, &pending, now, fresh, cx);
                 None
             }
             Op::Absorb {
