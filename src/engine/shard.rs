@@ -341,7 +341,7 @@ impl ShardState {
             for p in contact.eval.held.ones() {
                 bitmaps[p].insert(c.0);
             }
-            if let Some(t) = contact.eval.timer {
+            if let Some(t) = contact.eval.timer() {
                 timers.push((t, c.0));
             }
             if let Some(p) = &contact.state.prefs {
@@ -391,7 +391,7 @@ impl ShardState {
             let Some(Slot::Live(contact)) = self.slots.get_mut(slot_index(id, cx.shards)) else {
                 continue;
             };
-            if contact.eval.timer != Some(t) {
+            if contact.eval.timer() != Some(t) {
                 continue; // superseded by a later evaluation
             }
             self.timers_fired += 1;
@@ -403,7 +403,7 @@ impl ShardState {
                 t,
                 &mut changes,
             );
-            if let Some(next) = contact.eval.timer {
+            if let Some(next) = contact.eval.timer() {
                 self.timers.push((next, c));
             }
             self.publish(id, t, &changes, None, cx);
@@ -529,7 +529,7 @@ impl ShardState {
         // The shard's change buffer, reused event after event.
         let mut changes = std::mem::take(&mut self.changes);
         let c = self.live_mut(contact, cx);
-        let timer = c.eval.timer;
+        let timer = c.eval.timer();
         apply_event(c, pending, now, fresh, cx, &mut changes);
         let manual = manual_tag_syms(&pending.event, cx.syms);
         self.after_eval(contact, now, &changes, &manual, timer, cx);
@@ -616,7 +616,7 @@ impl ShardState {
                 let timer;
                 {
                     let c = self.live_mut(into, cx);
-                    timer = c.eval.timer;
+                    timer = c.eval.timer();
                     for (names, other) in tail.carried {
                         let other = *other;
                         if let Some(p) = &other.state.prefs {
@@ -727,7 +727,7 @@ impl ShardState {
     ) {
         let shards = cx.shards;
         if let Some(Slot::Live(contact)) = self.slots.get(slot_index(c, shards)) {
-            if let Some(t) = contact.eval.timer.filter(|t| Some(*t) != before) {
+            if let Some(t) = contact.eval.timer().filter(|t| Some(*t) != before) {
                 self.timers.push((t, c.0));
             }
             for sym in manual {

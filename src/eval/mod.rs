@@ -227,7 +227,7 @@ impl Bits {
 }
 
 /// One contact's evaluation state.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EvalState {
     /// States of the aggregate terms that hold something (profile-derived terms keep nothing
     /// here).
@@ -237,8 +237,9 @@ pub(crate) struct EvalState {
     scores: Box<[RuleScore]>,
     /// Per predicate: in the segment, or holding the tag.
     pub(crate) held: Bits,
-    /// The next instant a timer should bring this contact back.
-    pub(crate) timer: Option<i64>,
+    /// The next instant a timer should bring this contact back; [`NEVER`] for none (an
+    /// `Option<i64>` took 16 bytes of every contact's slot, this 8: no instant is `NEVER`).
+    timer: i64,
     /// The time of the last evaluation, after which the slots' next instants were computed.
     /// Operations accepted on different threads can reach a contact out of order, so an
     /// evaluation can be earlier than the one before; it then computes every instant again.
@@ -246,7 +247,23 @@ pub(crate) struct EvalState {
     at: i64,
 }
 
+impl Default for EvalState {
+    fn default() -> EvalState {
+        EvalState {
+            terms: Slots::default(),
+            scores: Box::default(),
+            held: Bits::default(),
+            timer: NEVER,
+            at: 0,
+        }
+    }
+}
+
 impl EvalState {
+    /// The next instant a timer should bring this contact back, if any.
+    pub(crate) fn timer(&self) -> Option<i64> {
+        (self.timer != NEVER).then_some(self.timer)
+    }
     /// The term slots held (for a prefetch).
     pub(crate) fn slots(&self) -> &[terms::SlotState] {
         self.terms.as_slice()
@@ -279,7 +296,13 @@ impl bincode::Encode for StoredEval<'_> {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (&self.terms, &self.st.scores, &self.st.held, &self.st.timer).encode(e)
+        (
+            &self.terms,
+            &self.st.scores,
+            &self.st.held,
+            &self.st.timer(),
+        )
+            .encode(e)
     }
 }
 
@@ -289,7 +312,7 @@ impl bincode::Encode for EvalState {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (&self.terms, &self.scores, &self.held, &self.timer).encode(e)
+        (&self.terms, &self.scores, &self.held, &self.timer()).encode(e)
     }
 }
 
@@ -297,12 +320,12 @@ impl<C> bincode::Decode<C> for EvalState {
     fn decode<D: bincode::de::Decoder<Context = C>>(
         d: &mut D,
     ) -> Result<Self, bincode::error::DecodeError> {
-        let (terms, scores, held, timer) = bincode::Decode::decode(d)?;
+        let (terms, scores, held, timer): (_, _, _, Option<i64>) = bincode::Decode::decode(d)?;
         Ok(EvalState {
             terms,
             scores,
             held,
-            timer,
+            timer: timer.unwrap_or(NEVER),
             at: 0,
         })
     }
@@ -632,7 +655,7 @@ impl Evaluator {
         }
         let stored = std::mem::take(&mut st.terms);
         st.terms = self.slots_from_stored(stored.into_states());
-        let tau = st.timer.map_or(clock, |t| t.saturating_sub(1));
+        let tau = st.timer().map_or(clock, |t| t.saturating_sub(1));
         st.at = tau;
         for e in st.terms.iter_mut() {
             e.next = self.slot_next(e.id as usize, &e.state, tau);
@@ -689,7 +712,7 @@ impl Evaluator {
             terms: Slots::default(),
             scores: vec![RuleScore::default(); self.plan.scores.len()].into_boxed_slice(),
             held: Bits::default(),
-            timer: None,
+            timer: NEVER,
             at: i64::MIN,
         }
     }
@@ -1090,7 +1113,7 @@ impl Evaluator {
             Some(k) => {
                 // No instant due by `tau`: every held bit is the predicate's value just
                 // before this event.
-                let settled = st.timer.is_none_or(|t| t > tau);
+                let settled = st.timer > tau;
                 for &i in &self.preds_by_kind[k as usize] {
                     let keep = match self.steady[i] {
                         Steady::No => true,
@@ -1140,7 +1163,7 @@ impl Evaluator {
         st.at = tau;
         // The timer was the earliest instant of every slot, and a slot fed since computed its
         // own after `tau`: before the timer, no slot is due, and only the earliest is wanted.
-        let mut earliest = if refresh || st.timer.is_some_and(|t| t <= tau) {
+        let mut earliest = if refresh || st.timer <= tau {
             self.due_slots(st, prev, tau, refresh, &mut todo)
         } else {
             st.terms.nexts().min().unwrap_or(NEVER)
@@ -1148,7 +1171,7 @@ impl Evaluator {
         // Terms read off the profile or the score rules have no cached instant: those due
         // since the timer (candidates after `timer - 1`, up to `tau`) are found again, before
         // the score rules drop what has left their horizon.
-        if let Some(t) = st.timer.filter(|t| *t <= tau) {
+        if let Some(t) = st.timer().filter(|t| *t <= tau) {
             for &term in &self.profile_time_terms {
                 self.candidates(term, st, state, t - 1, &mut |c| {
                     if c <= tau {
@@ -1167,9 +1190,9 @@ impl Evaluator {
             for &term in &self.profile_time_terms {
                 self.candidates(term, st, state, tau, &mut |c| earliest = earliest.min(c));
             }
-            (earliest != NEVER).then_some(earliest)
+            earliest
         } else {
-            None
+            NEVER
         };
     }
 
@@ -1622,7 +1645,7 @@ mod tests {
         );
         ev.on_event(&mut st, &Fact::of(view).touch(), 1, 0);
         ev.evaluate(&mut st, &state, false, 0, Some(Kind::PageView), &mut out);
-        assert_eq!(st.timer, Some(HOUR));
+        assert_eq!(st.timer(), Some(HOUR));
         // At 2 h the threshold has passed: nothing is left to wait for.
         ev.evaluate(
             &mut st,
@@ -1633,7 +1656,7 @@ mod tests {
             &mut out,
         );
         assert_eq!(
-            (st.timer, out.as_slice()),
+            (st.timer(), out.as_slice()),
             (None, &[Change::Segment(0, true)][..])
         );
         // Then an operation accepted at 30 min: the threshold at 1 h is ahead again.
@@ -1645,6 +1668,6 @@ mod tests {
             Some(Kind::Purchase),
             &mut out,
         );
-        assert_eq!(st.timer, Some(HOUR));
+        assert_eq!(st.timer(), Some(HOUR));
     }
 }
