@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 use std::fmt;
 use tree::{Fields, Node};
 
+mod fast;
 mod tree;
 
 /// Why an event was refused.

@@ -68,6 +68,11 @@ pub(super) enum Node<'a> {
 pub(super) struct Fields<'a>(Vec<(Cow<'a, str>, Node<'a>)>);
 
 impl<'a> Fields<'a> {
+    /// The fields in the order written.
+    pub(super) fn from_vec(v: Vec<(Cow<'a, str>, Node<'a>)>) -> Fields<'a> {
+        Fields(v)
+    }
+
     /// The field's value; the last one written when the key is there more than once.
     pub(super) fn get(&self, key: &str) -> Option<&Node<'a>> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
@@ -92,9 +97,13 @@ impl<'a> Fields<'a> {
 }
 
 impl<'a> Node<'a> {
-    /// Parses one JSON text (the whole of `s`, with nothing but white space after it).
+    /// Parses one JSON text (the whole of `s`, with nothing but white space after it): by
+    /// the fast path when it reads the text, else by `serde_json` (see [`super::fast`]).
     pub(super) fn parse(s: &'a str) -> serde_json::Result<Node<'a>> {
-        serde_json::from_str(s)
+        match super::fast::parse(s) {
+            Some(n) => Ok(n),
+            None => serde_json::from_str(s),
+        }
     }
 
     /// The tree of an already parsed value, borrowing its strings.
@@ -263,6 +272,7 @@ mod tests {
             Just("-0".to_owned()),
             "[a-zé\\\\\"]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
             Just("\"tab\\there\"".to_owned()),
+            number_text(),
         ];
         leaf.prop_recursive(3, 24, 5, move |inner| {
             prop_oneof![
@@ -275,6 +285,46 @@ mod tests {
                 }),
             ]
         })
+    }
+
+    /// Numbers in every form the grammar has, and some it has not: signs, leading zeros,
+    /// fractions and exponents of every length, digits past 64 bits.
+    fn number_text() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just(""), Just("-"), Just("+")],
+            prop_oneof!["[0-9]{1,3}", "[1-9][0-9]{14,21}", Just(String::new())],
+            prop_oneof![
+                Just(String::new()),
+                "\\.[0-9]{0,4}",
+                "\\.[0-9]{15,20}",
+                Just(".".to_owned())
+            ],
+            prop_oneof![
+                Just(String::new()),
+                "[eE][+-]?[0-9]{1,2}",
+                "[eE][+-]?[0-9]{3,4}",
+                Just("e".to_owned())
+            ],
+        )
+            .prop_map(|(s, i, f, e)| format!("{s}{i}{f}{e}"))
+    }
+
+    /// The same value, numbers to the bit.
+    fn identical(a: &Node<'_>, b: &Node<'_>) -> bool {
+        match (a, b) {
+            (Node::Num(Num::F(x)), Node::Num(Num::F(y))) => x.to_bits() == y.to_bits(),
+            (Node::Arr(x), Node::Arr(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| identical(p, q))
+            }
+            (Node::Obj(x), Node::Obj(y)) => {
+                x.0.len() == y.0.len()
+                    && x.0
+                        .iter()
+                        .zip(&y.0)
+                        .all(|(p, q)| p.0 == q.0 && identical(&p.1, &q.1))
+            }
+            _ => a == b,
+        }
     }
 
     /// Compares a tree with a `serde_json::Value` the way the decoder reads both.
@@ -323,6 +373,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest! {
+        /// Where the fast path reads a text, it reads what `serde_json` does; it reads every
+        /// text without escapes, odd numbers or errors; and it gives up on the rest, white
+        /// space and damaged texts included.
+        #[test]
+        fn the_fast_path_reads_as_serde_json(
+            text in json_text(),
+            ws in prop_oneof![Just(""), Just(" "), Just("\n\t "), Just("\r")],
+            flip in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let spaced = format!("{ws}{}{ws}", text.replace(',', &format!("{ws},{ws}")));
+            let mut texts = vec![text.clone(), spaced];
+            if let Some((at, byte)) = flip {
+                let mut b = text.clone().into_bytes();
+                let i = at.index(b.len());
+                b[i] = byte & 0x7f;
+                // A byte of a character of two bytes flipped leaves no text: skipped.
+                texts.extend(String::from_utf8(b).ok());
+            }
+            for t in texts {
+                let slow: Result<Node<'_>, _> = serde_json::from_str(&t);
+                match (super::super::fast::parse(&t), slow) {
+                    (Some(f), Ok(s)) => prop_assert!(identical(&f, &s), "{t}"),
+                    (Some(f), Err(e)) => prop_assert!(false, "{t}: fast {f:?}, serde_json {e}"),
+                    (None, _) => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_a_usual_line_and_leaves_the_rest() {
+        let line = r#"{"ts":"2026-03-01T10:00:00Z","type":"purchase","brand":"b1","channel":"web",
+            "ids":{"customer":"c-1","email":"a@b.pl"},"order":"o-9","amount":-19.99,
+            "items":[{"product":"p1","qty":2,"price":0.5e1}],"n":-0,"big":18446744073709551615}"#;
+        let n = super::super::fast::parse(line).expect("the fast path reads it");
+        assert!(identical(&n, &serde_json::from_str(line).unwrap()));
+        for other in [
+            r#"{"a":"x\ny"}"#,
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":1.00000000000000000001}"#,
+            r#"{"a":1e23}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1} x"#,
+            "",
+        ] {
+            assert!(super::super::fast::parse(other).is_none(), "{other}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(super::super::fast::parse(&deep).is_none());
+        assert!(
+            Node::parse(&deep).is_err(),
+            "serde_json's own depth limit decides"
+        );
     }
 
     #[test]
