@@ -264,6 +264,7 @@ impl EvalState {
     pub(crate) fn timer(&self) -> Option<i64> {
         (self.timer != NEVER).then_some(self.timer)
     }
+
     /// The term slots held (for a prefetch).
     pub(crate) fn slots(&self) -> &[terms::SlotState] {
         self.terms.as_slice()

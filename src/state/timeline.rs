@@ -245,7 +245,7 @@ impl Timeline {
     /// `head`, then by growing the buffer. While the timeline fills, it doubles, but not past
     /// `capacity` entries of the size seen so far and an eighth to spare; once full, only the
     /// entries' sizes vary, and it grows by an eighth. (Growing by half each time, from the
-    /// first entry's size, took five reallocations a contact to hold ten entries: 4.4 % of
+    /// first entry's size, took five reallocations a contact to hold ten entries: 4.5 % of
     /// the one-segment instructions.)
     fn make_room(&mut self, extra: usize, filled: usize, capacity: usize) {
         if self.buf.len() + extra <= self.buf.capacity() {
@@ -256,7 +256,7 @@ impl Timeline {
         let need = live + extra;
         if need > self.buf.capacity() {
             let target = if filled < capacity {
-                let full = need * capacity / filled;
+                let full = need.saturating_mul(capacity) / filled;
                 (2 * need).min(full + full / 8)
             } else {
                 need + live / 8

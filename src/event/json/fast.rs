@@ -120,7 +120,7 @@ impl<'a> Scan<'a> {
             self.i += 1;
             // The field goes into the list before its value is read (see `value`): a `push`
             // built it on the stack and copied it over, stalling as a value did (decoding
-            // alone: 2.73 M lines/s that way, 2.82 M so; writing it into the spare capacity
+            // alone: 2.79 M lines/s that way, 2.82 M so; writing it into the spare capacity
             // with `unsafe` gave 2.95 M, not worth an unsafe block).
             v.resize_with(v.len() + 1, || (Cow::Borrowed(k), Node::Null));
             let (_, slot) = v.last_mut().expect("just pushed");
