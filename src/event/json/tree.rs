@@ -387,7 +387,7 @@ mod tests {
         ) {
             let spaced = format!("{ws}{}{ws}", text.replace(',', &format!("{ws},{ws}")));
             let mut texts = vec![text.clone(), spaced];
-            if let Some((at, byte)) = flip {
+            if let Some((at, byte)) = flip.filter(|_| !text.is_empty()) {
                 let mut b = text.clone().into_bytes();
                 let i = at.index(b.len());
                 b[i] = byte & 0x7f;
