@@ -6,15 +6,16 @@
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
-//! segment and with fifty, on 1..T threads; JSON ingest on 1..T threads; the latency from an ingest call to
-//! its signal; `advance_to` per timer; queries; memory), the naive engine and
+//! segment and with fifty, on 1..T threads; JSON ingest on 1..T threads; the latency from an
+//! ingest call to its signal; `advance_to` per timer; queries; memory), the naive engine and
 //! differential-dataflow (stepped every 100 events, and in large batches) on the same fifty
 //! segments, checks that all of them reached the same memberships, and prints a table that it
 //! also writes as JSON and Markdown. `--quick` runs the same comparison at a reduced size;
 //! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
 //! `--scaling` runs only tropa's typed ingest with one and fifty segments (or the one that
-//! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that every run reaches the memberships
-//! of the one-thread run; `--durability` runs tropa with fifty segments on a data directory:
+//! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that
+//! every run reaches the memberships of the one-thread run; `--durability` runs tropa with
+//! fifty segments on a data directory:
 //! ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
 //! (times, sizes, and the memberships checked equal after each).
 

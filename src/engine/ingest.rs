@@ -489,3 +489,56 @@ impl Engine {
         drained
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Engine, Ingested};
+    use crate::identity::Resolution;
+    use smallvec::SmallVec;
+
+    /// An event accepted for a contact that another thread erases before the event's
+    /// operation reaches the shard (staged here: the operation is routed by hand after the
+    /// erasure) leaves nothing behind: the erased slot takes it, the contact is not brought
+    /// back, and the event's id is forgotten with the contact, so it can be accepted again.
+    #[test]
+    fn an_event_reaching_an_erased_contact_leaves_nothing() {
+        let engine = Engine::builder().build().unwrap();
+        let ev = |line: &str| crate::decode_line(line).unwrap();
+        let first = engine
+            .ingest(ev(r#"{"ts":1,"ids":{"email":"a@x"},"type":"page_view"}"#))
+            .unwrap();
+        let Ingested::Applied { contact, .. } = first else {
+            panic!("applied: {first:?}")
+        };
+        engine
+            .ingest(ev(r#"{"ts":2,"ids":{"email":"a@x"},"type":"erase"}"#))
+            .unwrap();
+        engine.flush();
+        let buy = r#"{"id":"e-9","ts":3,"ids":{"email":"a@x"},"type":"purchase","order":"o-1","amount":5}"#;
+        // What the racing thread did before the erasure: accepted the id, found the contact.
+        let now = engine.now();
+        assert!(engine.dedup.insert("e-9", 3, now));
+        let mut touched = SmallVec::<[usize; 4]>::new();
+        let out = engine.route(
+            ev(buy),
+            now.unwrap(),
+            false,
+            99,
+            Resolution::found(contact),
+            &mut touched,
+        );
+        assert!(matches!(out, Ingested::Applied { .. }));
+        for s in touched {
+            engine.pump(s);
+        }
+        engine.flush();
+        assert!(engine.profile_of(contact).is_none());
+        assert_eq!(engine.memory().contacts, 0);
+        assert_eq!(engine.memory().dedup_ids, 0);
+        let again = engine.ingest(ev(buy)).unwrap();
+        assert!(
+            matches!(again, Ingested::Applied { created: true, .. }),
+            "{again:?}"
+        );
+    }
+}

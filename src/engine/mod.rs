@@ -509,13 +509,12 @@ impl Engine {
             // each contact adds what it holds on the heap.
             slot_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
             for c in st.contacts() {
-                let rules = std::mem::size_of_val(&c.eval) + Evaluator::heap_bytes(&c.eval);
-                let timeline =
+                let rule_heap = Evaluator::heap_bytes(&c.eval);
+                timeline_bytes +=
                     std::mem::size_of_val(&c.state.timeline) + c.state.timeline.heap_bytes();
-                timeline_bytes += timeline;
-                rule_bytes += rules;
+                rule_bytes += std::mem::size_of_val(&c.eval) + rule_heap;
                 cart_bytes += c.state.cart_bytes();
-                state_bytes += c.state.heap_bytes() + Evaluator::heap_bytes(&c.eval);
+                state_bytes += c.state.heap_bytes() + rule_heap;
             }
         }
         state_bytes += slot_bytes + timer_bytes + bitmap_bytes + membership_log_bytes;

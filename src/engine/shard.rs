@@ -507,12 +507,14 @@ impl ShardState {
         else {
             return false;
         };
-        self.fire(*now, *late, cx);
+        // Looked at before the timers fire (which neither create nor retire contacts), so
+        // that an operation left to `apply` does not fire them twice.
         let fresh = match self.slot_mut(*contact, cx.shards) {
             Slot::Live(_) => false,
             Slot::Empty => true,
             Slot::Forwarded(_) | Slot::Erased => return false,
         };
+        self.fire(*now, *late, cx);
         self.apply_pending(*contact, pending, *now, fresh, cx);
         true
     }
