@@ -105,8 +105,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Capacity of each shard's hand-over queue (default 256). A full queue makes the ingesting
-    /// thread help drain it, or yield until there is room: backpressure, never loss.
+    /// Capacity of each shard's hand-over queue (default 256; rounded up to a power of two). A
+    /// full queue makes the ingesting thread help drain it, or yield until there is room:
+    /// backpressure, never loss.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.cfg.queue_capacity = n;
         self

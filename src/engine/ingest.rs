@@ -27,8 +27,8 @@ pub(super) enum IdJob {
     },
 }
 
-/// Operations a drain takes from a shard's queues ahead of the one it applies, so that their
-/// contacts' slots load meanwhile (see [`crate::prefetch`]).
+/// How far behind the operation a drain applies it asks for the contact slots of waiting
+/// ones, so that they load meanwhile (see [`crate::prefetch`]).
 const AHEAD: usize = 8;
 
 /// Arrival numbers a thread takes at a time (without a log).
@@ -446,27 +446,41 @@ impl Engine {
                     eval: ev.as_deref(),
                     ..base
                 };
-                // Operations wait in `ahead` until AHEAD more are taken, while their contacts'
-                // slots are loaded into cache; they are applied in the order taken.
-                let mut ahead = std::mem::take(&mut st.ahead);
+                // Operations are applied where they wait in the queue, in order; while the
+                // front one is applied, the slots of those up to AHEAD places behind it are
+                // loaded into cache, and what the slots point to for the one halfway there.
+                // `asked`: how many from the front have had their slot asked for.
+                let mut rx = st.rx.take().expect("the state holds its queue's consumer");
+                let mut asked = 0;
                 loop {
-                    if let Some(op) = shard.next_op() {
+                    while asked <= AHEAD {
+                        let Some(op) = shard.queue.peek(&rx, asked) else {
+                            break;
+                        };
                         st.prefetch(op.target(), cx.shards);
-                        ahead.push_back(op);
-                        // Halfway along, the slot is in cache: load what it points to.
-                        if let Some(mid) = ahead.len().checked_sub(AHEAD / 2 + 1) {
-                            st.prefetch_heap(ahead[mid].target(), cx.shards, true);
+                        if let Some(mid) = asked.checked_sub(AHEAD / 2) {
+                            if let Some(op) = shard.queue.peek(&rx, mid) {
+                                st.prefetch_heap(op.target(), cx.shards, true);
+                            }
                         }
-                        if ahead.len() <= AHEAD {
-                            continue;
+                        asked += 1;
+                    }
+                    let op = match shard.queue.peek(&rx, 0) {
+                        Some(op) => {
+                            asked = asked.saturating_sub(1);
+                            if st.apply_in_place(op, &cx) {
+                                shard.queue.discard(&mut rx);
+                                continue;
+                            }
+                            shard.queue.pop(&mut rx).expect("the front is written")
                         }
-                    }
-                    let Some(op) = ahead.front() else { break };
-                    if st.apply_in_place(op, &cx) {
-                        ahead.pop_front();
-                        continue;
-                    }
-                    let op = ahead.pop_front().expect("an operation is waiting");
+                        // Operations forwarded by other shards, when none of this shard's
+                        // own is ready.
+                        None => match shard.inbox.pop() {
+                            Some(op) => op,
+                            None => break,
+                        },
+                    };
                     if let Some(fwd) = st.apply(op, &cx) {
                         let j = self.shard_of(fwd.target());
                         self.shards[j].inbox.push(fwd);
@@ -475,7 +489,7 @@ impl Engine {
                         }
                     }
                 }
-                st.ahead = ahead;
+                st.rx = Some(rx);
                 // Time asked for by `advance_to` or `flush`.
                 let due = shard.due.load(Ordering::Acquire);
                 if due > shard.fired.load(Ordering::Acquire) {

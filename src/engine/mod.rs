@@ -44,6 +44,7 @@ mod outcome;
 mod pages;
 mod query;
 mod reload;
+mod ring;
 mod shard;
 mod signal;
 mod snapshot;

@@ -2,7 +2,8 @@
 //!
 //! Contact `c` lives in shard `c mod S`, slot `c div S`. Each shard has
 //!
-//! * a bounded [`ArrayQueue`] of operations handed over by ingesting threads,
+//! * a bounded [`Ring`] of operations handed over by ingesting threads (read in place by the
+//!   drain, see `ring`),
 //! * an unbounded [`SegQueue`] inbox for operations forwarded by other shards (merges and
 //!   events that raced with a merge; at most one per merge or racing event),
 //! * its state behind a mutex that is only ever *tried*, never waited for, by writers: the
@@ -39,6 +40,7 @@
 use crate::engine::dedup::Dedup;
 use crate::engine::members::Memberships;
 use crate::engine::pages::Pages;
+use crate::engine::ring::{Consumer, Ring};
 use crate::engine::signal::{ExitReason, Signal, SignalKind, Sink};
 use crate::engine::timers::TimerQueue;
 use crate::eval::{Carry, Change, EvalState, Evaluator, StoredEval};
@@ -47,10 +49,10 @@ use crate::identity::{ContactId, Identity, Names};
 use crate::intern::{Interner, Sym};
 use crate::rules::PredicateKind;
 use crate::state::{ContactState, StateConfig};
-use crossbeam::queue::{ArrayQueue, SegQueue};
+use crossbeam::queue::SegQueue;
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -227,9 +229,9 @@ pub(crate) struct ShardState {
     /// Timers fired so far.
     pub(crate) timers_fired: u64,
     changes: Vec<Change>,
-    /// Operations taken from the queues and waiting to be applied while their contacts'
-    /// slots load (see `Engine::pump`); empty between drains.
-    pub(crate) ahead: VecDeque<Op>,
+    /// The right to take operations from the shard's queue: here, so that whoever holds
+    /// the state drains the queue (taken out for the length of a drain, see `Engine::pump`).
+    pub(crate) rx: Option<Consumer>,
 }
 
 /// Timers ahead of the one firing whose contacts' slots are asked for (the heap parts of
@@ -896,7 +898,7 @@ fn manual_tag_syms(ev: &Fact, syms: &Interner) -> Vec<Sym> {
 
 /// One shard: its queues and its state.
 pub(crate) struct Shard {
-    pub(crate) queue: ArrayQueue<Op>,
+    pub(crate) queue: Ring<Op>,
     pub(crate) inbox: SegQueue<Op>,
     pub(crate) state: Mutex<ShardState>,
     /// Fire timers up to this time (inclusive) at the next drain: set by `advance_to`.
@@ -907,10 +909,13 @@ pub(crate) struct Shard {
 
 impl Shard {
     pub(crate) fn new(capacity: usize, predicates: usize, eval: Option<Arc<Evaluator>>) -> Shard {
+        let (queue, rx) = Ring::new(capacity);
+        let mut state = ShardState::new(predicates, eval);
+        state.rx = Some(rx);
         Shard {
-            queue: ArrayQueue::new(capacity),
+            queue,
             inbox: SegQueue::new(),
-            state: Mutex::new(ShardState::new(predicates, eval)),
+            state: Mutex::new(state),
             due: AtomicI64::new(Ts::MIN),
             fired: AtomicI64::new(Ts::MIN),
         }
@@ -920,13 +925,5 @@ impl Shard {
         !self.queue.is_empty()
             || !self.inbox.is_empty()
             || self.due.load(Ordering::Acquire) > self.fired.load(Ordering::Acquire)
-    }
-
-    #[inline]
-    pub(crate) fn next_op(&self) -> Option<Op> {
-        match self.queue.pop() {
-            some @ Some(_) => some,
-            None => self.inbox.pop(),
-        }
     }
 }
