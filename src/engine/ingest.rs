@@ -8,6 +8,7 @@ use crate::codec::wire::Entry;
 use crate::event::{Event, Fact, Identifier, Payload, Ts};
 use crate::identity::{ContactId, Resolution, Writer};
 use crate::persist::{Log, Lsn};
+use crossbeam::utils::Backoff;
 use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::sync::atomic::{fence, Ordering};
@@ -435,10 +436,13 @@ impl Engine {
         pending.push(i);
         while let Some(i) = pending.pop() {
             let shard = &self.shards[i];
+            let backoff = Backoff::new();
             while shard.has_work() {
                 let Some(mut st) = shard.state.try_lock() else {
                     break;
                 };
+                // Whether this turn applied anything.
+                let mut took = false;
                 drained = true;
                 // The shard's own handle: cloning it touches no count shared with other shards.
                 let ev = st.eval.clone();
@@ -467,6 +471,7 @@ impl Engine {
                     }
                     let op = match shard.queue.peek(&rx, 0) {
                         Some(op) => {
+                            took = true;
                             asked = asked.saturating_sub(1);
                             if st.apply_in_place(op, &cx) {
                                 shard.queue.discard(&mut rx);
@@ -477,7 +482,10 @@ impl Engine {
                         // Operations forwarded by other shards, when none of this shard's
                         // own is ready.
                         None => match shard.inbox.pop() {
-                            Some(op) => op,
+                            Some(op) => {
+                                took = true;
+                                op
+                            }
                             None => break,
                         },
                     };
@@ -495,9 +503,16 @@ impl Engine {
                 if due > shard.fired.load(Ordering::Acquire) {
                     st.fire(due, true, &cx);
                     shard.fired.fetch_max(due, Ordering::AcqRel);
+                    took = true;
                 }
                 drop(st);
                 fence(Ordering::SeqCst);
+                if !took {
+                    // The front operation's slot is claimed but not yet written: its producer
+                    // is between the two steps of `Ring::push`. Wait for it, spinning a
+                    // little and then yielding, as `ArrayQueue::pop` did.
+                    backoff.snooze();
+                }
             }
         }
         drained
