@@ -508,7 +508,7 @@ impl Engine {
             membership_log_bytes += st.members.pending_bytes();
             // Contacts live in their slots (whole pages of them): the slots count once, and
             // each contact adds what it holds on the heap.
-            slot_bytes += st.slot_count() * std::mem::size_of::<shard::Slot>();
+            slot_bytes += st.slot_bytes();
             for c in st.contacts() {
                 let rule_heap = Evaluator::heap_bytes(&c.eval);
                 timeline_bytes +=

@@ -362,8 +362,9 @@ impl ShardState {
         self.timers_fired = timers_fired;
     }
 
-    pub(crate) fn slot_count(&self) -> usize {
-        self.slots.capacity()
+    /// Bytes the slots take, whole pages and blocks.
+    pub(crate) fn slot_bytes(&self) -> usize {
+        self.slots.heap_bytes()
     }
 
     pub(crate) fn pending_timers(&self) -> usize {
