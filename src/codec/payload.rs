@@ -3,7 +3,7 @@
 //! Every accepted event's payload is packed into its contact's timeline. Through bincode's
 //! generic encoder that took about 480 instructions for a product view (each field passes its
 //! encoder, its limit check and its writer); written here directly it takes a fraction of
-//! that. The bytes are the same as [`super::pack`]'s (bincode's standard configuration:
+//! that. The bytes are the same as `codec::pack`'s (bincode's standard configuration:
 //! variant indices and lengths as bincode varints, signed integers zigzagged, floats as eight
 //! little-endian bytes, options as a tag byte), so nothing stored changes, and
 //! [`super::unpack`] reads them back; a test holds the two encoders to the same bytes.

@@ -1,5 +1,6 @@
 //! A vector in fixed pages: an element never moves once placed, growing never copies the
-//! elements already there, and the memory it holds beyond its length is under one page.
+//! elements already there, and the memory it holds beyond its length is under one page (or
+//! block, below).
 //!
 //! The shards keep their contacts in one (see [`super::shard`]): a contact lives in its slot
 //! itself, not behind a pointer of its own, which saves an allocation per contact and a
@@ -8,13 +9,14 @@
 //! **Huge pages.** A shard reads the slot of a contact picked almost at random among a
 //! million, and with 4 KiB memory pages nearly every such read also misses the processor's
 //! address-translation cache: the slots of a million contacts span 72,000 pages, and the
-//! cache holds a couple of thousand. So the first [`Pages::large`] elements sit in small
+//! cache holds a couple of thousand. So the first `Pages::LARGE` elements sit in small
 //! pages of [`SMALL`] elements (a small engine stays small), and the rest in blocks of 2 MiB,
 //! aligned to 2 MiB, that the kernel is asked to back with transparent huge pages
 //! (`madvise(MADV_HUGEPAGE)`, Linux only; elsewhere, or where the kernel declines, they are
 //! ordinary memory). One slot read then needs one translation entry per 2 MiB: one
-//! segment, a million contacts, +9 % and +13 % events/s side by side (BENCHMARKS.md,
-//! sixteenth session).
+//! segment at a million contacts, about 8 % more events per second (BENCHMARKS.md,
+//! sixteenth session). The price is the last block of each shard, a whole 2 MiB however few
+//! slots it holds yet.
 
 use std::alloc::Layout;
 use std::ops::{Deref, DerefMut};
