@@ -29,11 +29,13 @@ const SMALL: usize = 256;
 const HUGE: usize = 2 << 20;
 
 pub(crate) struct Pages<T> {
-    /// The first [`Pages::large`] elements, in pages of [`SMALL`].
+    /// The first `Pages::LARGE` elements, in pages of [`SMALL`].
     small: Vec<Box<[T]>>,
-    /// The rest, in blocks of [`Pages::large`].
+    /// The rest, in blocks of `Pages::LARGE`.
     large: Vec<Block<T>>,
     len: usize,
+    /// Elements allocated: kept, not computed, as every operation a shard applies asks.
+    cap: usize,
 }
 
 impl<T> Default for Pages<T> {
@@ -42,6 +44,7 @@ impl<T> Default for Pages<T> {
             small: Vec::new(),
             large: Vec::new(),
             len: 0,
+            cap: 0,
         }
     }
 }
@@ -126,6 +129,7 @@ impl<T: Default> Pages<T> {
             } else {
                 self.large.push(Block::new(Self::LARGE));
             }
+            self.cap = self.small.len() * SMALL + self.large.len() * Self::LARGE;
         }
     }
 
@@ -151,7 +155,7 @@ impl<T: Default> Pages<T> {
 
     /// Elements allocated (whole pages).
     pub(crate) fn capacity(&self) -> usize {
-        self.small.len() * SMALL + self.large.len() * Self::LARGE
+        self.cap
     }
 }
 
