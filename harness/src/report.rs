@@ -73,10 +73,7 @@ fn machine() -> String {
     // one in brackets is in force.
     let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
         .ok()
-        .and_then(|s| {
-            let on = s.split('[').nth(1)?.split(']').next()?.to_string();
-            Some(on)
-        })
+        .and_then(|s| Some(s.split('[').nth(1)?.split(']').next()?.to_string()))
         .unwrap_or_else(|| "unknown".into());
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
     let tunables = if tunables.is_empty() {

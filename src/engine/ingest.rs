@@ -2,7 +2,7 @@
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::Counter;
-use super::shard::{ApplyCx, MergeTail, Op, Pending};
+use super::shard::{ApplyCx, MergeTail, Op, Pending, ShardState};
 use super::{Engine, IngestError, Ingested};
 use crate::codec::wire::Entry;
 use crate::event::{Event, Fact, Identifier, Payload, Ts};
@@ -441,8 +441,6 @@ impl Engine {
                 let Some(mut st) = shard.state.try_lock() else {
                     break;
                 };
-                // Whether this turn applied anything.
-                let mut took = false;
                 drained = true;
                 // The shard's own handle: cloning it touches no count shared with other shards.
                 let ev = st.eval.clone();
@@ -450,54 +448,7 @@ impl Engine {
                     eval: ev.as_deref(),
                     ..base
                 };
-                // Operations are applied where they wait in the queue, in order; while the
-                // front one is applied, the slots of those up to AHEAD places behind it are
-                // loaded into cache, and what the slots point to for the one halfway there.
-                // `asked`: how many from the front have had their slot asked for.
-                let mut rx = st.rx.take().expect("the state holds its queue's consumer");
-                let mut asked = 0;
-                loop {
-                    while asked <= AHEAD {
-                        let Some(op) = shard.queue.peek(&rx, asked) else {
-                            break;
-                        };
-                        st.prefetch(op.target(), cx.shards);
-                        if let Some(mid) = asked.checked_sub(AHEAD / 2) {
-                            if let Some(op) = shard.queue.peek(&rx, mid) {
-                                st.prefetch_heap(op.target(), cx.shards, true);
-                            }
-                        }
-                        asked += 1;
-                    }
-                    let op = match shard.queue.peek(&rx, 0) {
-                        Some(op) => {
-                            took = true;
-                            asked = asked.saturating_sub(1);
-                            if st.apply_in_place(op, &cx) {
-                                shard.queue.discard(&mut rx);
-                                continue;
-                            }
-                            shard.queue.pop(&mut rx).expect("the front is written")
-                        }
-                        // Operations forwarded by other shards, when none of this shard's
-                        // own is ready.
-                        None => match shard.inbox.pop() {
-                            Some(op) => {
-                                took = true;
-                                op
-                            }
-                            None => break,
-                        },
-                    };
-                    if let Some(fwd) = st.apply(op, &cx) {
-                        let j = self.shard_of(fwd.target());
-                        self.shards[j].inbox.push(fwd);
-                        if j != i && !pending.contains(&j) {
-                            pending.push(j);
-                        }
-                    }
-                }
-                st.rx = Some(rx);
+                let mut took = self.drain_queue(i, &mut st, &cx, &mut pending);
                 // Time asked for by `advance_to` or `flush`.
                 let due = shard.due.load(Ordering::Acquire);
                 if due > shard.fired.load(Ordering::Acquire) {
@@ -516,6 +467,63 @@ impl Engine {
             }
         }
         drained
+    }
+
+    /// Applies the operations of shard `i`'s queue where they wait, in order, and then those
+    /// other shards forwarded to it, until neither has one ready; says whether it applied
+    /// any. While the front operation is applied, the slots of those up to AHEAD places
+    /// behind it are loaded into cache, and what the slots point to for the one halfway
+    /// there. Operations it forwards go to their shards' inboxes, and those shards to
+    /// `pending`.
+    #[inline(always)]
+    fn drain_queue(
+        &self,
+        i: usize,
+        st: &mut ShardState,
+        cx: &ApplyCx<'_>,
+        pending: &mut SmallVec<[usize; 4]>,
+    ) -> bool {
+        let queue = &self.shards[i].queue;
+        let mut rx = st.rx.take().expect("the state holds its queue's consumer");
+        let mut took = false;
+        // How many from the front have had their slot asked for.
+        let mut asked = 0;
+        loop {
+            while let Some(op) = (asked <= AHEAD).then(|| queue.peek(&rx, asked)).flatten() {
+                st.prefetch(op.target(), cx.shards);
+                if let Some(op) = asked
+                    .checked_sub(AHEAD / 2)
+                    .and_then(|m| queue.peek(&rx, m))
+                {
+                    st.prefetch_heap(op.target(), cx.shards, true);
+                }
+                asked += 1;
+            }
+            let op = if let Some(op) = queue.peek(&rx, 0) {
+                took = true;
+                asked = asked.saturating_sub(1);
+                if st.apply_in_place(op, cx) {
+                    queue.discard(&mut rx);
+                    continue;
+                }
+                queue.pop(&mut rx).expect("the front is written")
+            } else if let Some(op) = self.shards[i].inbox.pop() {
+                // Forwarded by another shard, taken when none of this shard's own is ready.
+                took = true;
+                op
+            } else {
+                break;
+            };
+            if let Some(fwd) = st.apply(op, cx) {
+                let j = self.shard_of(fwd.target());
+                self.shards[j].inbox.push(fwd);
+                if j != i && !pending.contains(&j) {
+                    pending.push(j);
+                }
+            }
+        }
+        st.rx = Some(rx);
+        took
     }
 }
 

@@ -66,10 +66,16 @@ impl<T> Pages<T> {
         }
     };
 
-    /// Elements held in small pages before the large blocks start.
-    #[cfg(test)]
-    pub(crate) fn large() -> usize {
-        Self::LARGE
+    /// Where element `i` is: in a large block (`true`) or a small page, which one, and its
+    /// place in it.
+    #[inline]
+    fn place(i: usize) -> (bool, usize, usize) {
+        if i < Self::LARGE {
+            (false, i / SMALL, i % SMALL)
+        } else {
+            let j = i - Self::LARGE;
+            (true, j / Self::LARGE, j % Self::LARGE)
+        }
     }
 }
 
@@ -79,11 +85,9 @@ impl<T: Default> Pages<T> {
         if i >= self.len {
             return None;
         }
-        Some(if i < Self::LARGE {
-            &self.small[i / SMALL][i % SMALL]
-        } else {
-            let j = i - Self::LARGE;
-            &self.large[j / Self::LARGE][j % Self::LARGE]
+        Some(match Self::place(i) {
+            (false, p, k) => &self.small[p][k],
+            (true, b, k) => &self.large[b][k],
         })
     }
 
@@ -97,11 +101,9 @@ impl<T: Default> Pages<T> {
 
     #[inline]
     fn at(&mut self, i: usize) -> &mut T {
-        if i < Self::LARGE {
-            &mut self.small[i / SMALL][i % SMALL]
-        } else {
-            let j = i - Self::LARGE;
-            &mut self.large[j / Self::LARGE][j % Self::LARGE]
+        match Self::place(i) {
+            (false, p, k) => &mut self.small[p][k],
+            (true, b, k) => &mut self.large[b][k],
         }
     }
 
@@ -276,7 +278,7 @@ mod tests {
         let counted = std::sync::Arc::new(());
         #[derive(Default)]
         struct Held(u64, Option<std::sync::Arc<()>>);
-        let large = Pages::<Held>::large();
+        let large = Pages::<Held>::LARGE;
         assert_eq!(large % SMALL, 0);
         assert!(large * std::mem::size_of::<Held>() <= HUGE);
         let mut p: Pages<Held> = Pages::default();

@@ -141,6 +141,11 @@ impl TimerQueue {
     /// The earliest timer, and whether it is the sorted run's (sorting the next bucket when
     /// both the run and `soon` are used up).
     fn first(&mut self) -> Option<(Timer, bool)> {
+        // Every operation a shard applies looks here first; with rules that set no timers,
+        // looking for a bucket to refill from cost 60 instructions an event.
+        if self.len == 0 {
+            return None;
+        }
         if self.head == self.near.len() && self.soon.is_empty() {
             self.refill();
         }
@@ -201,11 +206,6 @@ impl TimerQueue {
     /// Removes and returns the earliest timer when `take` says so (one look at the front
     /// for both the test and the removal).
     pub(crate) fn pop_if(&mut self, take: impl FnOnce(Timer) -> bool) -> Option<Timer> {
-        // Every operation a shard applies looks here first; with rules that set no timers,
-        // looking for a bucket to refill from cost 60 instructions an event.
-        if self.len == 0 {
-            return None;
-        }
         let (t, run) = self.first()?;
         if !take(t) {
             return None;

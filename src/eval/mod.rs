@@ -1568,6 +1568,22 @@ mod tests {
     use crate::event::time::HOUR;
     use crate::event::Event;
 
+    /// The timer is an `i64` in memory (`NEVER` for none) but stored as the `Option<i64>` it
+    /// was, so snapshots written before keep their bytes and read back the same.
+    #[test]
+    fn the_timer_is_stored_as_an_option() {
+        for (timer, stored) in [(HOUR, Some(HOUR)), (NEVER, None)] {
+            let st = EvalState {
+                timer,
+                ..EvalState::default()
+            };
+            let as_before = (&st.terms, &st.scores, &st.held, &stored);
+            assert_eq!(crate::codec::pack(&st), crate::codec::pack(&as_before));
+            let back: EvalState = crate::codec::unpack(&crate::codec::pack(&st)).unwrap();
+            assert_eq!(back.timer(), stored);
+        }
+    }
+
     #[test]
     fn a_loaded_state_is_checked_and_gets_its_instants_back() {
         let plan = crate::rules::compile(

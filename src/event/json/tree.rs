@@ -376,9 +376,8 @@ mod tests {
     }
 
     proptest! {
-        /// Where the fast path reads a text, it reads what `serde_json` does; it reads every
-        /// text without escapes, odd numbers or errors; and it gives up on the rest, white
-        /// space and damaged texts included.
+        /// Where the fast path reads a text, it reads what `serde_json` does (or gives up),
+        /// white space and damaged texts included.
         #[test]
         fn the_fast_path_reads_as_serde_json(
             text in json_text(),
@@ -401,6 +400,49 @@ mod tests {
                     (Some(f), Err(e)) => prop_assert!(false, "{t}: fast {f:?}, serde_json {e}"),
                     (None, _) => {}
                 }
+            }
+        }
+    }
+
+    /// Texts with no escape and only numbers the fast path reads exactly: whole numbers in
+    /// 64 bits, decimals of few digits and exponents up to 22.
+    fn plain_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<u64>().prop_map(|u| u.to_string()),
+            "-?(0|[1-9][0-9]{0,5})\\.[0-9]{1,6}([eE][+-]?[0-9])?",
+            "[a-zé ]{0,6}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[a-z]{0,3}", inner), 0..5).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The fast path does not give up on what it is for: every plain text, spaced or
+        /// not, it reads itself, as `serde_json` does.
+        #[test]
+        fn the_fast_path_reads_every_plain_text(
+            text in plain_text(),
+            ws in prop_oneof![Just(""), Just(" "), Just("\n\t ")],
+        ) {
+            let spaced = format!("{ws}{}{ws}", text.replace(',', &format!("{ws},{ws}")));
+            for t in [&text, &spaced] {
+                let slow: Node<'_> = serde_json::from_str(t).expect("a valid text");
+                let fast = super::super::fast::parse(t);
+                prop_assert!(fast.is_some(), "gave up on {t}");
+                prop_assert!(identical(&fast.unwrap(), &slow), "{t}");
             }
         }
     }
