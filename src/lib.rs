@@ -150,6 +150,7 @@ mod codec;
 pub mod engine;
 mod eval;
 pub mod event;
+mod grow;
 mod identity;
 mod intern;
 pub mod persist;

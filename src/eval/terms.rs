@@ -462,7 +462,8 @@ impl Slots {
         if self.0.len() == self.0.capacity() {
             // Grow by half, not double: a contact's slots stop growing soon, and doubling
             // would leave a quarter of them empty on average.
-            self.0.reserve_exact((self.0.len() / 2).max(room).max(1));
+            let more = (self.0.len() / 2).max(room).max(1);
+            crate::grow::reserve_exact(&mut self.0, more);
         }
         self.0.insert(i, e);
     }

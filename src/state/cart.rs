@@ -73,7 +73,8 @@ impl OpLog {
         let prev = if self.buf.is_empty() { 0 } else { self.last.ts };
         if self.buf.len() + 40 > self.buf.capacity() {
             // Grow by half, not double: most carts stop at a few operations.
-            self.buf.reserve_exact(40 + self.buf.len() / 2);
+            let more = 40 + self.buf.len() / 2;
+            crate::grow::reserve_exact(&mut self.buf, more);
         }
         let out = &mut self.buf;
         varint::put_delta(out, op.at.ts, prev);

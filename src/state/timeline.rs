@@ -261,7 +261,7 @@ impl Timeline {
             } else {
                 need + live / 8
             };
-            self.buf.reserve_exact(target.max(need) - live);
+            crate::grow::reserve_exact(&mut self.buf, target.max(need) - live);
         }
     }
 
