@@ -56,13 +56,35 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// One contact as its shard holds it.
-#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
+/// One contact as its shard holds it (whether it is identified is in its profile, where a
+/// spare byte is: here it took eight). Stored as its profile, its evaluation state, and
+/// whether it is identified.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Contact {
     pub(crate) state: ContactState,
     pub(crate) eval: EvalState,
-    pub(crate) identified: bool,
 }
+
+impl bincode::Encode for Contact {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (&self.state, &self.eval, self.state.identified).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for Contact {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (mut state, eval, identified): (ContactState, EvalState, bool) =
+            bincode::Decode::decode(d)?;
+        state.identified = identified;
+        Ok(Contact { state, eval })
+    }
+}
+bincode::impl_borrow_decode!(Contact);
 
 /// A contact as a snapshot stores it: in the bytes [`Contact`] decodes from, its term states
 /// in their stored form (see `Evaluator::stored`).
@@ -87,7 +109,7 @@ impl Contact {
         StoredContact {
             state: &self.state,
             eval: self.eval.stored(ev),
-            identified: self.identified,
+            identified: self.state.identified,
         }
     }
 }
@@ -272,8 +294,8 @@ impl ShardState {
                 c.state.timeline.prefetch();
             }
             prefetch_all(c.eval.slots(), 16);
-            if c.state.brands.spilled() {
-                prefetch_ends(&c.state.brands);
+            if let Some(brands) = c.state.brands.spilled() {
+                prefetch_ends(brands);
             }
             if let Some(times) = c.state.channels.spilled_times() {
                 prefetch_ends(times);
@@ -402,7 +424,7 @@ impl ShardState {
             ev.tick(
                 &mut contact.eval,
                 &contact.state,
-                contact.identified,
+                contact.state.identified,
                 t,
                 &mut changes,
             );
@@ -462,7 +484,7 @@ impl ShardState {
             new.evaluate(
                 &mut contact.eval,
                 &contact.state,
-                contact.identified,
+                contact.state.identified,
                 tau,
                 None,
                 &mut changes,
@@ -628,7 +650,6 @@ impl ShardState {
                             manual.extend(p.tags.iter().map(|(s, _)| s));
                         }
                         c.state.absorb(other.state, cx.cfg);
-                        c.identified |= other.identified;
                         if let Some(ev) = cx.eval {
                             for i in ev.absorb(&mut c.eval, other.eval) {
                                 changes.push(Change::Tagged(i));
@@ -641,7 +662,14 @@ impl ShardState {
                         manual.extend(manual_tag_syms(&p.event, cx.syms));
                     }
                     if let Some(ev) = cx.eval {
-                        ev.evaluate(&mut c.eval, &c.state, c.identified, now, None, &mut changes);
+                        ev.evaluate(
+                            &mut c.eval,
+                            &c.state,
+                            c.state.identified,
+                            now,
+                            None,
+                            &mut changes,
+                        );
                     }
                 }
                 self.after_eval(into, now, &changes, &manual, timer, cx);
@@ -859,7 +887,7 @@ impl ShardState {
 
 /// Applies an event to a contact's profile and rule terms, without evaluating.
 fn feed_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) {
-    c.identified |= p.identified;
+    c.state.identified |= p.identified;
     let touch = p.event.touch();
     c.state.apply(&touch, p.seq, cx.syms, cx.cfg);
     if let Some(ev) = cx.eval {
@@ -882,7 +910,7 @@ fn apply_event(
         ev.evaluate(
             &mut c.eval,
             &c.state,
-            c.identified,
+            c.state.identified,
             now,
             (!fresh).then(|| p.event.payload.kind()),
             changes,
@@ -926,5 +954,19 @@ impl Shard {
         !self.queue.is_empty()
             || !self.inbox.is_empty()
             || self.due.load(Ordering::Acquire) > self.fired.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact's slot is four cache lines: an event loads all of it (the profile is
+    /// prefetched whole), and every 8 bytes more than 256 would make it span a fifth.
+    #[test]
+    fn a_slot_is_four_cache_lines() {
+        assert_eq!(std::mem::size_of::<ContactState>(), 184);
+        assert_eq!(std::mem::size_of::<EvalState>(), 72);
+        assert_eq!(std::mem::size_of::<Slot>(), 256);
     }
 }

@@ -20,17 +20,18 @@
 //!   sums and `since` compared with constants, and segments, tags and consents read as
 //!   conditions, answer without the interpreter's values; the rest is interpreted.
 
+mod bits;
 mod compiled;
 mod instants;
 mod score;
 mod terms;
 pub(crate) mod value;
 
-use crate::codec::Small;
 use crate::event::{Fact, Kind, Payload, Touch};
 use crate::intern::{Interner, Sym};
 use crate::rules::{Field, Filter, PExpr, Plan, PredicateKind, StateNeed, TermKind};
 use crate::state::{ContactState, StageWindows};
+pub(crate) use bits::Bits;
 use compiled::{Reads, Terms, Test};
 use score::RuleScore;
 use terms::{Slots, TermState, NEVER};
@@ -167,63 +168,6 @@ enum Timed {
     /// Counts sharing a slot, each as `Counted` with the window and boundaries of
     /// `members[from..to]`.
     Shared(u32, u32),
-}
-
-/// A small set of indices (terms, predicates): up to 64 inline, without an allocation. A
-/// contact's memberships are one, so are the passes' to-do and due sets.
-#[derive(Debug, Clone, Default, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) struct Bits(Small<[u64; 1]>);
-
-impl Bits {
-    pub(crate) fn get(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
-    pub(crate) fn set(&mut self, i: usize, on: bool) {
-        let w = i / 64;
-        if w >= self.0.len() {
-            if !on {
-                return;
-            }
-            self.0.resize(w + 1, 0);
-        }
-        if on {
-            self.0[w] |= 1 << (i % 64);
-        } else {
-            self.0[w] &= !(1 << (i % 64));
-        }
-    }
-
-    /// The smallest index at or after `from` in the set.
-    fn next_from(&self, from: usize) -> Option<usize> {
-        let mut w = from / 64;
-        let mut word = self.0.get(w)? & (!0u64 << (from % 64));
-        loop {
-            if word != 0 {
-                return Some(w * 64 + word.trailing_zeros() as usize);
-            }
-            w += 1;
-            word = *self.0.get(w)?;
-        }
-    }
-
-    /// The indices in the set, ascending.
-    pub(crate) fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut from = 0;
-        std::iter::from_fn(move || {
-            let i = self.next_from(from)?;
-            from = i + 1;
-            Some(i)
-        })
-    }
-
-    fn heap_bytes(&self) -> usize {
-        if self.0.spilled() {
-            self.0.capacity() * 8
-        } else {
-            0
-        }
-    }
 }
 
 /// One contact's evaluation state.
@@ -1403,7 +1347,7 @@ impl Evaluator {
         };
         match &self.plan.terms[t].kind {
             TermKind::BrandsActive { window } => {
-                for (_, b) in &state.brands {
+                for (_, b) in state.brands.iter() {
                     cand(b.last_seen.saturating_add(*window));
                 }
             }

@@ -2,15 +2,23 @@
 
 use crate::codec::Small;
 use crate::event::{Channel, Ts};
-use smallvec::SmallVec;
 
 /// Per channel seen, its latest time: a bit per channel, and the times in channel order.
 /// A list of `(channel, time)` pairs would take 16 bytes a pair (a one-byte channel padded to
 /// the time's alignment); this takes 8. Stored as that list of pairs, in channel order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ChannelTimes {
-    present: u16,
-    times: SmallVec<[Ts; 2]>,
+///
+/// Two times are held inline (most contacts use one or two channels), more in a boxed slice
+/// of four places, then eight, then sixteen. The bits say how many of the places are used,
+/// so the whole takes 24 bytes of the contact's slot; a `SmallVec` of two took 32.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelTimes(Times);
+
+#[derive(Debug, Clone)]
+enum Times {
+    /// Up to two channels; the places after the last of them hold 0.
+    Inline { present: u16, times: [Ts; 2] },
+    /// Three channels or more, in the first places of `times`.
+    Heap { present: u16, times: Box<[Ts]> },
 }
 
 const _: () = assert!(
@@ -18,31 +26,97 @@ const _: () = assert!(
     "a channel is one bit of `present`"
 );
 
+impl Default for ChannelTimes {
+    fn default() -> ChannelTimes {
+        ChannelTimes(Times::Inline {
+            present: 0,
+            times: [0; 2],
+        })
+    }
+}
+
+/// Equal when the same channels were seen at the same times.
+impl PartialEq for ChannelTimes {
+    fn eq(&self, other: &ChannelTimes) -> bool {
+        self.present() == other.present() && self.times() == other.times()
+    }
+}
+
+impl Eq for ChannelTimes {}
+
 impl ChannelTimes {
-    /// Where `c`'s time is (or goes) in `times`.
+    fn present(&self) -> u16 {
+        match &self.0 {
+            Times::Inline { present, .. } | Times::Heap { present, .. } => *present,
+        }
+    }
+
+    /// The times, in channel order.
+    fn times(&self) -> &[Ts] {
+        match &self.0 {
+            Times::Inline { present, times } => &times[..present.count_ones() as usize],
+            Times::Heap { present, times } => &times[..present.count_ones() as usize],
+        }
+    }
+
+    /// The places for times, used or not (the used ones first).
+    fn places_mut(&mut self) -> &mut [Ts] {
+        match &mut self.0 {
+            Times::Inline { times, .. } => times,
+            Times::Heap { times, .. } => times,
+        }
+    }
+
+    /// Where `c`'s time is (or goes) in the times.
     fn rank(&self, c: Channel) -> usize {
-        (self.present & ((1u16 << c as u16) - 1)).count_ones() as usize
+        (self.present() & ((1u16 << c as u16) - 1)).count_ones() as usize
     }
 
     /// Records that the contact was seen on `c` at `ts`.
     pub(crate) fn see(&mut self, c: Channel, ts: Ts) {
         let bit = 1u16 << c as u16;
         let r = self.rank(c);
-        if self.present & bit != 0 {
-            self.times[r] = self.times[r].max(ts);
-        } else {
-            self.present |= bit;
-            self.times.insert(r, ts);
+        let present = self.present();
+        if present & bit != 0 {
+            // `r` is below the number of times, so the place is a used one.
+            let t = &mut self.places_mut()[r];
+            *t = (*t).max(ts);
+            return;
+        }
+        match &mut self.0 {
+            Times::Inline { present, times } if present.count_ones() < 2 => {
+                times.copy_within(r..1, r + 1);
+                times[r] = ts;
+                *present |= bit;
+            }
+            Times::Heap { present, times } if (present.count_ones() as usize) < times.len() => {
+                let n = present.count_ones() as usize;
+                times.copy_within(r..n, r + 1);
+                times[r] = ts;
+                *present |= bit;
+            }
+            _ => {
+                let old = self.times();
+                let mut grown = vec![0; (2 * old.len()).max(4)];
+                grown[..r].copy_from_slice(&old[..r]);
+                grown[r] = ts;
+                grown[r + 1..=old.len()].copy_from_slice(&old[r..]);
+                self.0 = Times::Heap {
+                    present: present | bit,
+                    times: grown.into_boxed_slice(),
+                };
+            }
         }
     }
 
     /// The channels seen, in channel order, with their latest times.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Channel, Ts)> + '_ {
+        let present = self.present();
         Channel::ALL
             .iter()
-            .filter(|c| self.present & (1u16 << **c as u16) != 0)
+            .filter(move |c| present & (1u16 << **c as u16) != 0)
             .copied()
-            .zip(self.times.iter().copied())
+            .zip(self.times().iter().copied())
     }
 
     pub(crate) fn absorb(&mut self, o: &ChannelTimes) {
@@ -54,14 +128,16 @@ impl ChannelTimes {
     /// The times when they are on the heap (a contact seen on more than two channels), for a
     /// prefetch; `None` when they are inline.
     pub(crate) fn spilled_times(&self) -> Option<&[Ts]> {
-        self.times.spilled().then_some(&self.times[..])
+        match &self.0 {
+            Times::Inline { .. } => None,
+            Times::Heap { .. } => Some(self.times()),
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        if self.times.spilled() {
-            self.times.capacity() * std::mem::size_of::<Ts>()
-        } else {
-            0
+        match &self.0 {
+            Times::Inline { .. } => 0,
+            Times::Heap { times, .. } => std::mem::size_of_val(&**times),
         }
     }
 }
@@ -83,7 +159,7 @@ impl<C> bincode::Decode<C> for ChannelTimes {
         let pairs: Small<[(Channel, Ts); 4]> = bincode::Decode::decode(d)?;
         let mut out = ChannelTimes::default();
         for (c, t) in pairs.iter() {
-            if out.present & (1u16 << *c as u16) != 0 {
+            if out.present() & (1u16 << *c as u16) != 0 {
                 return Err(bincode::error::DecodeError::Other("a channel listed twice"));
             }
             out.see(*c, *t);
@@ -139,5 +215,42 @@ mod tests {
                 (Channel::Other, -3)
             ]
         );
+    }
+
+    #[test]
+    fn takes_24_bytes_and_holds_two_times_inline() {
+        assert_eq!(std::mem::size_of::<ChannelTimes>(), 24);
+        let mut c = ChannelTimes::default();
+        c.see(Channel::Pos, 1);
+        c.see(Channel::Web, 2);
+        assert_eq!((c.spilled_times(), c.heap_bytes()), (None, 0));
+        c.see(Channel::App, 3);
+        assert_eq!(c.spilled_times(), Some(&[2, 3, 1][..]));
+        assert_eq!(c.heap_bytes(), 32);
+        c.see(Channel::Email, 4);
+        c.see(Channel::Other, 5);
+        assert_eq!(c.spilled_times(), Some(&[2, 3, 4, 1, 5][..]));
+        assert_eq!(c.heap_bytes(), 64);
+    }
+
+    proptest::proptest! {
+        /// Against a map from channel to its latest time.
+        #[test]
+        fn agrees_with_a_map(seen in proptest::collection::vec(
+            (0..Channel::ALL.len(), -5i64..5), 0..40)
+        ) {
+            let mut c = ChannelTimes::default();
+            let mut model = std::collections::BTreeMap::new();
+            for (i, ts) in seen {
+                let ch = Channel::ALL[i];
+                c.see(ch, ts);
+                let t = model.entry(ch as u8).or_insert(ts);
+                *t = (*t).max(ts);
+                let got: Vec<(u8, Ts)> = c.iter().map(|(ch, t)| (ch as u8, t)).collect();
+                let want: Vec<(u8, Ts)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(c.spilled_times().is_some(), model.len() > 2);
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! late events and merges exact: [`ContactState::absorb`] gives the same state as applying
 //! both contacts' events to one.
 
+mod brands;
 pub(crate) mod cart;
 mod channels;
 mod stage;
@@ -200,15 +201,22 @@ pub(crate) struct StateConfig {
     pub(crate) stage: StageWindows,
 }
 
-/// One contact's profile state, owned by exactly one shard.
-#[derive(Debug, Clone, bincode::Encode, bincode::Decode)]
+/// One contact's profile state, owned by exactly one shard. Stored without `identified`
+/// (see below), its event count as a `u64`, as it was before the count was made a `u32`.
+#[derive(Debug, Clone)]
 pub(crate) struct ContactState {
     pub(crate) first_seen: Ts,
     pub(crate) last_seen: Ts,
-    pub(crate) events: u64,
+    /// Events applied, saturating at `u32::MAX` (four billion events of one person): a `u32`
+    /// and `identified` share the eight bytes a `u64` took.
+    pub(crate) events: u32,
+    /// Whether an event of this contact has carried an identifying identifier. The engine's
+    /// contact owns it (it is stored after the evaluation state); it lives here, beside
+    /// `events`, because here it costs no room.
+    pub(crate) identified: bool,
     pub(crate) channels: channels::ChannelTimes,
     pub(crate) totals: Commerce,
-    pub(crate) brands: Small<[(Sym, BrandStats); 1]>,
+    pub(crate) brands: brands::Brands,
     /// Boxed: most contacts never fill a cart, and a small profile keeps more of them in cache.
     pub(crate) cart: Option<Box<cart::Cart>>,
     /// Boxed for the same reason: consents, attributes and manual tags.
@@ -250,15 +258,49 @@ impl Default for ContactState {
             first_seen: Ts::MAX,
             last_seen: Ts::MIN,
             events: 0,
+            identified: false,
             channels: channels::ChannelTimes::default(),
             totals: Commerce::default(),
-            brands: Small::new(),
+            brands: brands::Brands::default(),
             cart: None,
             prefs: None,
             timeline: timeline::Timeline::default(),
         }
     }
 }
+
+impl bincode::Encode for ContactState {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.first_seen, self.last_seen, u64::from(self.events)).encode(e)?;
+        (&self.channels, &self.totals, &self.brands).encode(e)?;
+        (&self.cart, &self.prefs, &self.timeline).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for ContactState {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        use bincode::Decode;
+        let (first_seen, last_seen, events): (Ts, Ts, u64) = Decode::decode(d)?;
+        Ok(ContactState {
+            first_seen,
+            last_seen,
+            events: u32::try_from(events).unwrap_or(u32::MAX),
+            identified: false,
+            channels: Decode::decode(d)?,
+            totals: Decode::decode(d)?,
+            brands: Decode::decode(d)?,
+            cart: Decode::decode(d)?,
+            prefs: Decode::decode(d)?,
+            timeline: Decode::decode(d)?,
+        })
+    }
+}
+bincode::impl_borrow_decode!(ContactState);
 
 impl ContactState {
     fn cart_mut(&mut self) -> &mut cart::Cart {
@@ -300,30 +342,14 @@ impl ContactState {
     }
 
     fn brand_mut(&mut self, brand: Sym) -> &mut BrandStats {
-        let i = match self.brands.iter().position(|(b, _)| *b == brand) {
-            Some(i) => i,
-            None => {
-                // Exactly one more: a contact sees a few brands and keeps them for good, so a
-                // doubled list would stand a quarter empty on average.
-                self.brands.reserve_exact(1);
-                self.brands.push((
-                    brand,
-                    BrandStats {
-                        last_seen: Ts::MIN,
-                        ..BrandStats::default()
-                    },
-                ));
-                self.brands.len() - 1
-            }
-        };
-        &mut self.brands[i].1
+        self.brands.entry(brand)
     }
 
     /// Applies one accepted event. `erase` events never reach a profile.
     pub(crate) fn apply(&mut self, ev: &Touch<'_>, seq: u64, syms: &Interner, cfg: &StateConfig) {
         let at = Stamp { ts: ev.ts, seq };
         let ts = ev.ts;
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
         self.channels.see(ev.channel, ts);
@@ -396,10 +422,11 @@ impl ContactState {
     pub(crate) fn absorb(&mut self, o: ContactState, cfg: &StateConfig) {
         self.first_seen = self.first_seen.min(o.first_seen);
         self.last_seen = self.last_seen.max(o.last_seen);
-        self.events += o.events;
+        self.events = self.events.saturating_add(o.events);
+        self.identified |= o.identified;
         self.channels.absorb(&o.channels);
         self.totals.absorb(o.totals);
-        for (b, s) in o.brands {
+        for (b, s) in o.brands.iter() {
             let mine = self.brand_mut(b);
             mine.commerce.absorb(s.commerce);
             mine.last_seen = mine.last_seen.max(s.last_seen);
@@ -427,7 +454,7 @@ impl ContactState {
                 && p.attributes.items.iter().all(|(k, _)| ok(*k))
                 && p.tags.items.iter().all(|(k, _)| ok(*k))
         });
-        if !(self.brands.iter().all(|(b, _)| ok(*b))
+        if !(self.brands.iter().all(|(b, _)| ok(b))
             && prefs_ok
             && self.cart.as_ref().is_none_or(|c| c.names_below(symbols)))
         {
@@ -448,7 +475,7 @@ impl ContactState {
     /// Heap bytes owned by this state beyond its own size (for memory reports).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.channels.heap_bytes()
-            + sv_heap(&self.brands)
+            + self.brands.heap_bytes()
             + self.cart_bytes()
             + self
                 .prefs

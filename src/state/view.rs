@@ -163,7 +163,7 @@ impl ContactState {
             ids,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
-            events: self.events,
+            events: u64::from(self.events),
             purchases: u64::from(self.totals.purchases),
             refunds: u64::from(self.totals.refunds),
             revenue: money(self.totals.revenue),
@@ -174,7 +174,7 @@ impl ContactState {
                 .iter()
                 .map(|(b, s)| {
                     (
-                        name(*b),
+                        name(b),
                         BrandView {
                             purchases: u64::from(s.commerce.purchases),
                             revenue: money(s.commerce.revenue),
