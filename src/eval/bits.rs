@@ -49,16 +49,36 @@ impl Bits {
         &w[..n]
     }
 
+    #[inline]
     pub(crate) fn get(&self, i: usize) -> bool {
-        self.words()
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        match &self.0 {
+            Words::One(x) => i < 64 && x & (1 << i) != 0,
+            Words::Many(v) => v.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0),
+        }
     }
 
+    /// Puts `i` in the set (`on`) or takes it out. The usual case, an index below 64 in a
+    /// one-word set, is inline at the caller (the passes set bits millions of times).
+    #[inline]
     pub(crate) fn set(&mut self, i: usize, on: bool) {
+        if let Words::One(x) = &mut self.0 {
+            if i < 64 {
+                if on {
+                    *x |= 1 << i;
+                } else {
+                    *x &= !(1 << i);
+                }
+                return;
+            }
+        }
+        self.set_far(i, on);
+    }
+
+    /// [`Bits::set`] of an index of 64 or more, or in a set of more than one word.
+    #[inline(never)]
+    fn set_far(&mut self, i: usize, on: bool) {
         let w = i / 64;
         let word = match &mut self.0 {
-            Words::One(x) if w == 0 => x,
             Words::Many(v) if w < v.len() => &mut v[w],
             _ if !on => return,
             Words::One(x) => {
@@ -83,7 +103,18 @@ impl Bits {
     }
 
     /// The smallest index at or after `from` in the set.
+    #[inline]
     pub(super) fn next_from(&self, from: usize) -> Option<usize> {
+        if let Words::One(x) = &self.0 {
+            let rest = if from < 64 { x & (!0u64 << from) } else { 0 };
+            return (rest != 0).then(|| rest.trailing_zeros() as usize);
+        }
+        self.next_from_far(from)
+    }
+
+    /// [`Bits::next_from`] in a set of more than one word.
+    #[inline(never)]
+    fn next_from_far(&self, from: usize) -> Option<usize> {
         let words = self.words();
         let mut w = from / 64;
         let mut word = words.get(w)? & (!0u64 << (from % 64));
