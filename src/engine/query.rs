@@ -276,13 +276,7 @@ impl Engine {
         let st = self.shards[self.shard_of(c)].state.lock();
         let ev = st.eval.as_ref()?;
         let contact = st.get(c, self.shards.len())?;
-        let (value, terms, comparisons) = ev.explain(
-            i,
-            &contact.eval,
-            &contact.state,
-            contact.state.identified,
-            now,
-        );
+        let (value, terms, comparisons) = ev.explain(i, &contact.eval, &contact.state, now);
         Some(Explanation {
             segment: segment.to_owned(),
             member: contact.eval.held.get(i),

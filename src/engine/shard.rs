@@ -91,7 +91,6 @@ bincode::impl_borrow_decode!(Contact);
 pub(crate) struct StoredContact<'a> {
     pub(crate) state: &'a ContactState,
     pub(crate) eval: StoredEval<'a>,
-    pub(crate) identified: bool,
 }
 
 impl bincode::Encode for StoredContact<'_> {
@@ -99,7 +98,7 @@ impl bincode::Encode for StoredContact<'_> {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (self.state, &self.eval, self.identified).encode(e)
+        (self.state, &self.eval, self.state.identified).encode(e)
     }
 }
 
@@ -109,7 +108,6 @@ impl Contact {
         StoredContact {
             state: &self.state,
             eval: self.eval.stored(ev),
-            identified: self.state.identified,
         }
     }
 }
@@ -421,13 +419,7 @@ impl ShardState {
             }
             self.timers_fired += 1;
             let mut changes = std::mem::take(&mut self.changes);
-            ev.tick(
-                &mut contact.eval,
-                &contact.state,
-                contact.state.identified,
-                t,
-                &mut changes,
-            );
+            ev.tick(&mut contact.eval, &contact.state, t, &mut changes);
             if let Some(next) = contact.eval.timer() {
                 self.timers.push((next, c));
             }
@@ -481,14 +473,7 @@ impl ShardState {
             );
             converted += 1;
             let from = changes.len();
-            new.evaluate(
-                &mut contact.eval,
-                &contact.state,
-                contact.state.identified,
-                tau,
-                None,
-                &mut changes,
-            );
+            new.evaluate(&mut contact.eval, &contact.state, tau, None, &mut changes);
             if changes.len() > from {
                 touched.push((id, from..changes.len()));
             }
@@ -662,14 +647,7 @@ impl ShardState {
                         manual.extend(manual_tag_syms(&p.event, cx.syms));
                     }
                     if let Some(ev) = cx.eval {
-                        ev.evaluate(
-                            &mut c.eval,
-                            &c.state,
-                            c.state.identified,
-                            now,
-                            None,
-                            &mut changes,
-                        );
+                        ev.evaluate(&mut c.eval, &c.state, now, None, &mut changes);
                     }
                 }
                 self.after_eval(into, now, &changes, &manual, timer, cx);
@@ -910,7 +888,6 @@ fn apply_event(
         ev.evaluate(
             &mut c.eval,
             &c.state,
-            c.state.identified,
             now,
             (!fresh).then(|| p.event.payload.kind()),
             changes,
@@ -968,5 +945,21 @@ mod tests {
         assert_eq!(std::mem::size_of::<ContactState>(), 184);
         assert_eq!(std::mem::size_of::<EvalState>(), 72);
         assert_eq!(std::mem::size_of::<Slot>(), 256);
+    }
+
+    /// `identified` lives in the profile but is stored where the contact stored it, after
+    /// the evaluation state, and read back from there.
+    #[test]
+    fn identified_is_stored_after_the_evaluation_state() {
+        for identified in [false, true] {
+            let mut c = Contact::default();
+            c.state.identified = identified;
+            c.state.events = 3;
+            let bytes = crate::codec::pack(&c);
+            assert_eq!(bytes, crate::codec::pack(&(&c.state, &c.eval, identified)));
+            assert_eq!(bytes, crate::codec::pack(&c.stored(None)));
+            let back: Contact = crate::codec::unpack(&bytes).unwrap();
+            assert_eq!((back.state.identified, back.state.events), (identified, 3));
+        }
     }
 }

@@ -169,8 +169,23 @@ mod tests {
     use crate::codec::{pack, unpack};
 
     #[test]
-    fn takes_16_bytes() {
+    fn takes_16_bytes_and_is_equal_by_the_indices_held() {
         assert_eq!(std::mem::size_of::<Bits>(), 16);
+        // Set far and taken out again: more words, the same empty set, stored as one.
+        let mut b = Bits::default();
+        b.set(130, true);
+        b.set(130, false);
+        assert_eq!(b, Bits::default());
+        assert_eq!(pack(&b), pack(&Vec::<u64>::new()));
+        b.set(3, true);
+        let mut one = Bits::default();
+        one.set(3, true);
+        assert_eq!(
+            (b == one, b.heap_bytes() > 0, one.heap_bytes()),
+            (true, true, 0)
+        );
+        one.set(4, true);
+        assert_ne!(b, one);
     }
 
     proptest::proptest! {

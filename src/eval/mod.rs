@@ -909,7 +909,11 @@ impl Evaluator {
                     Some(crate::event::Value::Num(n)) => Val::Num(*n),
                     Some(crate::event::Value::Str(s)) => Val::Str(s),
                 },
-                _ => Val::Str(cx.state.stage(cx.identified, cx.tau, self.stage).as_str()),
+                _ => Val::Str(
+                    cx.state
+                        .stage(cx.state.identified, cx.tau, self.stage)
+                        .as_str(),
+                ),
             },
         }
     }
@@ -1002,7 +1006,7 @@ impl Evaluator {
             }
             TermKind::Segment(_) => info.pred.is_some_and(|p| st.held.get(p)),
             TermKind::Consent(_) => info.sym.and_then(|s| cx.state.consent(s)).unwrap_or(false),
-            TermKind::Known => cx.identified,
+            TermKind::Known => cx.state.identified,
             other => unreachable!("{other} does not read as a boolean"),
         }
     }
@@ -1047,7 +1051,6 @@ impl Evaluator {
         &self,
         st: &mut EvalState,
         state: &ContactState,
-        identified: bool,
         tau: i64,
         kind: Option<Kind>,
         out: &mut Vec<Change>,
@@ -1077,7 +1080,7 @@ impl Evaluator {
                 }
             }
         }
-        self.run(st, state, identified, tau, todo, kind.is_none(), out);
+        self.run(st, state, tau, todo, kind.is_none(), out);
     }
 
     /// Whether an event of kind `k` at `tau` leaves the evaluation as it is, but for its
@@ -1108,11 +1111,10 @@ impl Evaluator {
         &self,
         st: &mut EvalState,
         state: &ContactState,
-        identified: bool,
         tau: i64,
         out: &mut Vec<Change>,
     ) {
-        self.run(st, state, identified, tau, Bits::default(), false, out);
+        self.run(st, state, tau, Bits::default(), false, out);
     }
 
     /// One evaluation at `tau`. A pass over the contact's slots finds those whose next
@@ -1125,7 +1127,6 @@ impl Evaluator {
         &self,
         st: &mut EvalState,
         state: &ContactState,
-        identified: bool,
         tau: i64,
         mut todo: Bits,
         refresh: bool,
@@ -1159,7 +1160,7 @@ impl Evaluator {
                 s.prune(tau - self.gain_horizon);
             }
         }
-        self.check(st, state, identified, tau, out, todo);
+        self.check(st, state, tau, out, todo);
         st.timer = if self.any_time {
             for &term in &self.profile_time_terms {
                 self.candidates(term, st, state, tau, &mut |c| earliest = earliest.min(c));
@@ -1238,16 +1239,11 @@ impl Evaluator {
         &self,
         st: &mut EvalState,
         state: &ContactState,
-        identified: bool,
         tau: i64,
         out: &mut Vec<Change>,
         mut todo: Bits,
     ) {
-        let cx = Cx {
-            state,
-            identified,
-            tau,
-        };
+        let cx = Cx { state, tau };
         let mut from = 0;
         while let Some(i) = todo.next_from(from) {
             from = i + 1;
@@ -1375,16 +1371,11 @@ impl Evaluator {
         i: usize,
         st: &EvalState,
         state: &ContactState,
-        identified: bool,
         tau: i64,
     ) -> (bool, Vec<(String, String)>, Vec<(String, bool)>) {
         let mut st = st.clone();
         self.prune(&mut st, tau);
-        let cx = Cx {
-            state,
-            identified,
-            tau,
-        };
+        let cx = Cx { state, tau };
         let p = &self.plan.predicates[i];
         let terms = p
             .reads
@@ -1465,7 +1456,6 @@ fn show(v: &Val<'_>) -> String {
 
 struct Cx<'a> {
     state: &'a ContactState,
-    identified: bool,
     tau: i64,
 }
 
@@ -1598,7 +1588,7 @@ mod tests {
             ev.on_event(&mut st, &Fact::of(view(ts)).touch(), i as u64, ts);
         }
         let mut out = Vec::new();
-        ev.evaluate(&mut st, &state, false, 115 * 60_000, None, &mut out);
+        ev.evaluate(&mut st, &state, 115 * 60_000, None, &mut out);
         // Within 1 h of 1:55: three views (a); within 3 h: five, read as three (b).
         assert!(st.held.get(0) && st.held.get(1));
         // Stored one per term, in the stored places, and read back to the same slots.
@@ -1634,30 +1624,16 @@ mod tests {
             },
         );
         ev.on_event(&mut st, &Fact::of(view).touch(), 1, 0);
-        ev.evaluate(&mut st, &state, false, 0, Some(Kind::PageView), &mut out);
+        ev.evaluate(&mut st, &state, 0, Some(Kind::PageView), &mut out);
         assert_eq!(st.timer(), Some(HOUR));
         // At 2 h the threshold has passed: nothing is left to wait for.
-        ev.evaluate(
-            &mut st,
-            &state,
-            false,
-            2 * HOUR,
-            Some(Kind::Purchase),
-            &mut out,
-        );
+        ev.evaluate(&mut st, &state, 2 * HOUR, Some(Kind::Purchase), &mut out);
         assert_eq!(
             (st.timer(), out.as_slice()),
             (None, &[Change::Segment(0, true)][..])
         );
         // Then an operation accepted at 30 min: the threshold at 1 h is ahead again.
-        ev.evaluate(
-            &mut st,
-            &state,
-            false,
-            HOUR / 2,
-            Some(Kind::Purchase),
-            &mut out,
-        );
+        ev.evaluate(&mut st, &state, HOUR / 2, Some(Kind::Purchase), &mut out);
         assert_eq!(st.timer(), Some(HOUR));
     }
 }

@@ -59,54 +59,40 @@ impl ChannelTimes {
         }
     }
 
-    /// The places for times, used or not (the used ones first).
-    fn places_mut(&mut self) -> &mut [Ts] {
+    /// The channel bits and the places for times, used or not (the used ones first).
+    fn parts_mut(&mut self) -> (&mut u16, &mut [Ts]) {
         match &mut self.0 {
-            Times::Inline { times, .. } => times,
-            Times::Heap { times, .. } => times,
+            Times::Inline { present, times } => (present, times),
+            Times::Heap { present, times } => (present, times),
         }
-    }
-
-    /// Where `c`'s time is (or goes) in the times.
-    fn rank(&self, c: Channel) -> usize {
-        (self.present() & ((1u16 << c as u16) - 1)).count_ones() as usize
     }
 
     /// Records that the contact was seen on `c` at `ts`.
     pub(crate) fn see(&mut self, c: Channel, ts: Ts) {
         let bit = 1u16 << c as u16;
-        let r = self.rank(c);
         let present = self.present();
+        // Where `c`'s time is (or goes): after the times of the channels before it.
+        let r = (present & (bit - 1)).count_ones() as usize;
+        let (bits, places) = self.parts_mut();
         if present & bit != 0 {
-            // `r` is below the number of times, so the place is a used one.
-            let t = &mut self.places_mut()[r];
-            *t = (*t).max(ts);
+            places[r] = places[r].max(ts);
             return;
         }
-        match &mut self.0 {
-            Times::Inline { present, times } if present.count_ones() < 2 => {
-                times.copy_within(r..1, r + 1);
-                times[r] = ts;
-                *present |= bit;
-            }
-            Times::Heap { present, times } if (present.count_ones() as usize) < times.len() => {
-                let n = present.count_ones() as usize;
-                times.copy_within(r..n, r + 1);
-                times[r] = ts;
-                *present |= bit;
-            }
-            _ => {
-                let old = self.times();
-                let mut grown = vec![0; (2 * old.len()).max(4)];
-                grown[..r].copy_from_slice(&old[..r]);
-                grown[r] = ts;
-                grown[r + 1..=old.len()].copy_from_slice(&old[r..]);
-                self.0 = Times::Heap {
-                    present: present | bit,
-                    times: grown.into_boxed_slice(),
-                };
-            }
+        let n = present.count_ones() as usize;
+        if n < places.len() {
+            places.copy_within(r..n, r + 1);
+            places[r] = ts;
+            *bits |= bit;
+            return;
         }
+        let mut grown = vec![0; (2 * n).max(4)];
+        grown[..r].copy_from_slice(&places[..r]);
+        grown[r] = ts;
+        grown[r + 1..=n].copy_from_slice(&places[r..n]);
+        self.0 = Times::Heap {
+            present: present | bit,
+            times: grown.into_boxed_slice(),
+        };
     }
 
     /// The channels seen, in channel order, with their latest times.

@@ -341,10 +341,6 @@ impl ContactState {
         self.cart.as_ref().is_some_and(|c| !c.is_empty())
     }
 
-    fn brand_mut(&mut self, brand: Sym) -> &mut BrandStats {
-        self.brands.entry(brand)
-    }
-
     /// Applies one accepted event. `erase` events never reach a profile.
     pub(crate) fn apply(&mut self, ev: &Touch<'_>, seq: u64, syms: &Interner, cfg: &StateConfig) {
         let at = Stamp { ts: ev.ts, seq };
@@ -355,7 +351,7 @@ impl ContactState {
         self.channels.see(ev.channel, ts);
         let brand = syms.intern(ev.brand);
         if !ev.brand.is_empty() {
-            let b = self.brand_mut(brand);
+            let b = self.brands.entry(brand);
             b.last_seen = b.last_seen.max(ts);
         }
         match &ev.payload {
@@ -375,7 +371,7 @@ impl ContactState {
             Payload::Purchase { amount: a, .. } => {
                 self.totals.purchase(ts, *a);
                 if !ev.brand.is_empty() {
-                    self.brand_mut(brand).commerce.purchase(ts, *a);
+                    self.brands.entry(brand).commerce.purchase(ts, *a);
                 }
                 // The cart remembers the purchase even when empty, so that a late
                 // `cart_add` from before it is ignored.
@@ -384,7 +380,7 @@ impl ContactState {
             Payload::Refund { amount: a, .. } => {
                 self.totals.refund(*a);
                 if !ev.brand.is_empty() {
-                    self.brand_mut(brand).commerce.refund(*a);
+                    self.brands.entry(brand).commerce.refund(*a);
                 }
             }
             Payload::Consent { topic, granted } => {
@@ -427,7 +423,7 @@ impl ContactState {
         self.channels.absorb(&o.channels);
         self.totals.absorb(o.totals);
         for (b, s) in o.brands.iter() {
-            let mine = self.brand_mut(b);
+            let mine = self.brands.entry(b);
             mine.commerce.absorb(s.commerce);
             mine.last_seen = mine.last_seen.max(s.last_seen);
         }
@@ -530,5 +526,44 @@ mod tests {
             let bad: Stored = bad;
             assert!(unpack::<Commerce>(&pack(&bad)).is_err(), "{bad:?}");
         }
+    }
+
+    /// The event count is a `u32` in memory, stored as the `u64` it was (with `identified`
+    /// left out: the contact stores it), and it saturates instead of wrapping, when events
+    /// are applied, when contacts merge and when a stored count is larger than it holds.
+    #[test]
+    fn the_event_count_saturates_and_is_stored_as_a_u64() {
+        let mut a = ContactState {
+            events: u32::MAX - 1,
+            identified: true,
+            ..ContactState::default()
+        };
+        let as_before = (
+            (a.first_seen, a.last_seen, u64::from(a.events)),
+            (&a.channels, &a.totals, &a.brands),
+            (&a.cart, &a.prefs, &a.timeline),
+        );
+        assert_eq!(pack(&a), pack(&as_before));
+        let back: ContactState = unpack(&pack(&a)).unwrap();
+        assert_eq!((back.events, back.identified), (u32::MAX - 1, false));
+        let b = ContactState {
+            events: 5,
+            ..ContactState::default()
+        };
+        let cfg = StateConfig {
+            timeline_capacity: 10,
+            stage: StageWindows::default(),
+        };
+        a.absorb(b, &cfg);
+        assert_eq!((a.events, a.identified), (u32::MAX, true));
+        let big = (
+            (a.first_seen, a.last_seen, u64::from(u32::MAX) + 7),
+            (&a.channels, &a.totals, &a.brands),
+            (&a.cart, &a.prefs, &a.timeline),
+        );
+        assert_eq!(
+            unpack::<ContactState>(&pack(&big)).unwrap().events,
+            u32::MAX
+        );
     }
 }
