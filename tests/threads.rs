@@ -148,6 +148,62 @@ fn racing_merges_lose_nothing() {
     }
 }
 
+/// First events of new identifiers, each of one identifier, race on eight threads (every
+/// thread sends every identifier, from its own place in the list): each identifier makes one
+/// contact, counted as created once, that holds all of its events. Events of two identifiers,
+/// which go through the writer section, are mixed in, so that changes queued for the writer
+/// meet threads creating contacts beside it.
+#[test]
+fn racing_first_events_create_one_contact_each() {
+    const N: usize = 3000;
+    let start = 1_772_323_200_000i64;
+    // Identifier k is a device when k ends in 1, else a cookie.
+    let name = |k: usize| {
+        let kind = if k % 10 == 1 {
+            IdType::Device
+        } else {
+            IdType::Cookie
+        };
+        Identifier::new(kind, &format!("x{k}")).unwrap()
+    };
+    let event = |k: usize, i: usize| {
+        let mut e = Event::new(start + i as i64, Payload::Identify);
+        e.ids.push(name(k));
+        if k.is_multiple_of(10) {
+            // Joins x{k} and x{k+1}.
+            e.ids.push(name(k + 1));
+        }
+        e
+    };
+    let engine = engine(IdLimits::unlimited());
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let e = &engine;
+            s.spawn(move || {
+                for i in 0..N {
+                    e.ingest(event((i + t * N / 8) % N, i)).unwrap();
+                }
+            });
+        }
+    });
+    engine.flush();
+    let joined = N / 10;
+    let s = engine.stats();
+    assert_eq!(s.accepted, 8 * N as u64);
+    assert_eq!(
+        s.contacts_created - s.merges,
+        (N - joined) as u64,
+        "each identifier alone, or pair joined, is one contact"
+    );
+    let profiles = engine.profiles();
+    assert_eq!(profiles.len(), N - joined);
+    for k in 0..N {
+        let p = engine.profile(&name(k)).unwrap();
+        let want = if k % 10 <= 1 { 8 * 2 } else { 8 };
+        assert_eq!(p.events, want, "x{k}");
+    }
+}
+
 #[test]
 fn readers_run_while_writers_ingest() {
     let engine = engine(IdLimits::default());

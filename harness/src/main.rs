@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--out DIR] [--profile 1|50] [--scaling] [--durability]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--shards S] [--out DIR] [--profile 1|50] [--scaling] [--durability]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -14,7 +14,8 @@
 //! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
 //! `--scaling` runs only tropa's typed ingest with one and fifty segments (or the one that
 //! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that
-//! every run reaches the memberships of the one-thread run; `--durability` runs tropa with
+//! every run reaches the memberships of the one-thread run, and where each run's time went;
+//! `--shards` sets the engines' shard count (default: the engine's); `--durability` runs tropa with
 //! fifty segments on a data directory:
 //! ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
 //! (times, sizes, and the memberships checked equal after each).
@@ -87,6 +88,13 @@ fn args() -> Result<Args, String> {
             }
             "--days" => a.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
             "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--shards" => {
+                let n: usize = value()?.parse().map_err(|e| format!("--shards: {e}"))?;
+                if n == 0 {
+                    return Err("--shards must be at least 1".into());
+                }
+                SHARDS.set(n).map_err(|_| "--shards given twice")?;
+            }
             "--out" => a.out = value()?.into(),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -104,12 +112,19 @@ fn compile(text: &str) -> Plan {
     tropa::rules::compile(text).expect("the harness's rules compile")
 }
 
+/// The engines' shard count when `--shards` sets one (else the engine's default).
+static SHARDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 fn builder(plan: &Plan) -> tropa::EngineBuilder {
-    Engine::builder()
+    let b = Engine::builder()
         .rules(plan.clone())
         // Threads run up to a day apart between the harness's day boundaries.
         .lateness_ms(2 * DAY)
-        .dedup_window_ms(2 * DAY)
+        .dedup_window_ms(2 * DAY);
+    match SHARDS.get() {
+        Some(&n) => b.shards(n),
+        None => b,
+    }
 }
 
 fn engine(plan: &Plan) -> Engine {
@@ -143,13 +158,30 @@ enum Form {
 /// `c mod threads`, so a contact's events stay in order), with `advance_to` at each day's end.
 /// Returns the time spent ingesting.
 fn ingest_typed(engine: &Engine, recs: &[Rec], threads: usize) -> Duration {
-    ingest(engine, recs, threads, Form::Typed)
+    ingest(engine, recs, threads, Form::Typed).total()
+}
+
+/// Where an ingest run's time went: the parts ingested between the day boundaries, the
+/// `advance_to` calls at those boundaries and the final `flush`; and, within the parts, how
+/// long the first lane to finish each part waited for the last (zero on one thread).
+#[derive(Clone, Copy, Default)]
+struct Spent {
+    parts: Duration,
+    clock: Duration,
+    flush: Duration,
+    uneven: Duration,
+}
+
+impl Spent {
+    fn total(&self) -> Duration {
+        self.parts + self.clock + self.flush
+    }
 }
 
 /// [`ingest_typed`], or the same with each event given as its JSON line and decoded inside
 /// the timed region.
-fn ingest(engine: &Engine, recs: &[Rec], threads: usize, form: Form) -> Duration {
-    let mut spent = Duration::ZERO;
+fn ingest(engine: &Engine, recs: &[Rec], threads: usize, form: Form) -> Spent {
+    let mut spent = Spent::default();
     let mut day_end = START + DAY;
     for chunk in recs.chunks(CHUNK) {
         let mut i = 0;
@@ -159,12 +191,14 @@ fn ingest(engine: &Engine, recs: &[Rec], threads: usize, form: Form) -> Duration
                 .position(|r| r.ts >= day_end)
                 .map_or(chunk.len(), |p| i + p);
             if end > i {
-                spent += ingest_part(engine, &chunk[i..end], threads, form);
+                let (span, uneven) = ingest_part(engine, &chunk[i..end], threads, form);
+                spent.parts += span;
+                spent.uneven += uneven;
             }
             if end < chunk.len() {
                 let t = Instant::now();
                 engine.advance_to(day_end - 1);
-                spent += t.elapsed();
+                spent.clock += t.elapsed();
                 day_end += DAY;
             }
             i = end;
@@ -172,7 +206,8 @@ fn ingest(engine: &Engine, recs: &[Rec], threads: usize, form: Form) -> Duration
     }
     let t = Instant::now();
     engine.flush();
-    spent + t.elapsed()
+    spent.flush = t.elapsed();
+    spent
 }
 
 /// One thread's share of a part, built before the clock starts, in batches of [`BATCH`].
@@ -230,7 +265,10 @@ impl Lane {
 /// backend decoding on its ingest threads would: an event's strings are then allocated by the
 /// thread that ingests it, not all by one thread and freed by the others (which glibc's malloc
 /// serves under the allocating arena's lock, and which made the harness measure that lock).
-fn ingest_part(engine: &Engine, part: &[Rec], threads: usize, form: Form) -> Duration {
+///
+/// Returns the span from the start to the last lane's end, and the gap between the first
+/// lane's end and the last's.
+fn ingest_part(engine: &Engine, part: &[Rec], threads: usize, form: Form) -> (Duration, Duration) {
     if threads == 1 {
         let mut lane = Lane::build(part.iter(), form);
         let calls = ALLOC.calls();
@@ -241,7 +279,7 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize, form: Form) -> Dur
         if form == Form::Typed {
             TIMED_ALLOCS.fetch_add(ALLOC.calls() - calls, std::sync::atomic::Ordering::Relaxed);
         }
-        return d;
+        return (d, Duration::ZERO);
     }
     let ready = std::sync::Barrier::new(threads + 1);
     std::thread::scope(|s| {
@@ -265,11 +303,11 @@ fn ingest_part(engine: &Engine, part: &[Rec], threads: usize, form: Form) -> Dur
             .into_iter()
             .map(|h| h.join().expect("an ingest thread panicked"))
             .collect();
-        // The last lane's end; the lanes are freed after it.
-        done.iter()
-            .map(|(end, _)| *end - t)
-            .max()
-            .unwrap_or_default()
+        // The first and the last lane's end; the lanes are freed after.
+        let ends = done.iter().map(|(end, _)| *end - t);
+        let last = ends.clone().max().unwrap_or_default();
+        let first = ends.min().unwrap_or_default();
+        (last, last - first)
     })
 }
 
@@ -448,7 +486,7 @@ fn checked_run(
     until: i64,
     want: &mut Option<Members>,
     what: &str,
-) -> Result<Duration, String> {
+) -> Result<Spent, String> {
     let e = engine(plan);
     let d = ingest(&e, recs, threads, form);
     all_accepted(&e, recs.len(), &format!("{what}, {threads} threads"))?;
@@ -476,13 +514,18 @@ fn scaling(a: &Args, recs: &[Rec], plans: &[(&str, &Plan)]) -> Result<(), String
         let mut one = 0.0;
         for &threads in &counts {
             let d = checked_run(plan, recs, threads, Form::Typed, until, &mut want, what)?;
-            let rate = per_s(n, d);
+            let rate = per_s(n, d.total());
             if threads == 1 {
                 one = rate;
             }
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
-                "tropa, {what}, {threads:>2} threads: {rate:>10.0} events/s ({:.2}x one thread)",
-                rate / one
+                "tropa, {what}, {threads:>2} threads: {rate:>10.0} events/s ({:.2}x one thread); ms: parts {:.0} (first lane done {:.0} before the last), advance_to {:.0}, flush {:.0}",
+                rate / one,
+                ms(d.parts),
+                ms(d.uneven),
+                ms(d.clock),
+                ms(d.flush),
             );
         }
     }
@@ -635,7 +678,7 @@ fn run(a: &Args) -> Result<(), String> {
                 "tropa",
                 &format!("JSON ingest (decoding included), 50 segments, {threads} {what}"),
             )
-            .rate(per_s(json_n, d)),
+            .rate(per_s(json_n, d.total())),
         );
     }
 

@@ -1,4 +1,5 @@
-//! The ingest path: admission, identity changes through the writer section (or its queue),
+//! The ingest path: admission, identity changes (a lone new identifier beside other threads,
+//! the rest through the writer section or its queue),
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::Counter;
@@ -102,6 +103,21 @@ impl Engine {
             Taken::Event { now, late, seq } => {
                 if let Some(c) = self.identity.fast(&event.ids) {
                     return Ok(self.route(event, now, late, seq, Resolution::found(c), touched));
+                }
+                // A first event of one new identifier creates its contact beside other
+                // threads doing the same, unless identity changes wait in the queue (they go
+                // first, and a steady stream of creations would keep the writer out).
+                if let [id] = event.ids.as_slice() {
+                    if self.id_jobs.is_empty() {
+                        if let Some(res) = self.identity.create_alone(id) {
+                            let out = self.route(event, now, late, seq, res, touched);
+                            // A change queued while this thread shared the section is taken by
+                            // this look or by its own thread's try (see `with_writer`).
+                            fence(Ordering::SeqCst);
+                            self.help_identity(touched);
+                            return Ok(out);
+                        }
+                    }
                 }
                 Ok(self.with_writer(
                     IdJob::Event {

@@ -22,10 +22,12 @@
 //!
 //! [`Engine`] is `Send + Sync`; share it (`&Engine` in scoped threads, or an `Arc`) and call
 //! [`Engine::ingest`] from any number of threads. Steps 2–4 use atomics and striped shared
-//! maps; step 5 takes no engine lock for known identifiers; an identity change (new
-//! identifier, merge, conflict, erasure) runs in a writer section that is only ever *tried*:
-//! a thread that finds it taken queues the change for the holder, who applies it before
-//! leaving, and returns [`Ingested::Queued`] at once. Step 6 never waits for another thread
+//! maps; step 5 takes no engine lock for known identifiers, and the first event of a single
+//! new identifier creates its contact beside other threads doing the same (each claims its
+//! identifier in one stripe of the identity index); any other identity change (a new
+//! identifier beside known ones, a merge, a conflict, an erasure) runs in a writer section
+//! that is only ever *tried*: a thread that finds it taken queues the change for the holder,
+//! who applies it before leaving, and returns [`Ingested::Queued`] at once. Step 6 never waits for another thread
 //! either. So no ingesting thread waits for a lock another holds; a full shard queue is the
 //! one place it waits (backpressure), helping to drain it meanwhile. Reads ([`Engine::profile`] and
 //! friends) lock one shard briefly and see every operation applied so far; call

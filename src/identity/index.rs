@@ -212,6 +212,32 @@ impl Index {
         old
     }
 
+    /// Points `id` at the contact `make` hands out, unless `id` is owned already: then its
+    /// owner, as `Err`. `make` runs under the stripe's lock, so two threads that race to
+    /// claim one identifier get one contact between them.
+    pub(super) fn claim(
+        &self,
+        id: &Identifier,
+        make: impl FnOnce() -> ContactId,
+    ) -> Result<ContactId, ContactId> {
+        let (s, h) = self.place(&AsKey(id));
+        let stripe = &self.stripes[s];
+        let mut t = stripe.table.write();
+        if let Some(owner) = t.get(id, h) {
+            return Err(owner);
+        }
+        let c = make();
+        let before = t.buckets.len();
+        t.insert(IdKey::of(id), h, c);
+        if t.buckets.len() != before {
+            stripe.len.store(t.buckets.len(), Ordering::Relaxed);
+            stripe
+                .buckets
+                .store(t.buckets.as_ptr().cast_mut(), Ordering::Release);
+        }
+        Ok(c)
+    }
+
     /// Forgets `key`; the contact it pointed at, if any.
     pub(super) fn remove(&self, key: &IdKey) -> Option<ContactId> {
         let (s, h) = self.place(key);

@@ -13,9 +13,13 @@
 //! section ([`Writer`]), because a merge decision must see every involved contact's
 //! identifiers at once and be all-or-nothing. The engine only ever *tries* to enter it: a
 //! thread that finds it taken queues its change for the holder, which applies the queue
-//! before leaving (see `engine`). Contact ids are allocated
-//! inside that section, so a smaller id always means "created first", which is how the
-//! survivor of a merge is chosen. A reader racing with a merge may still route an event to the
+//! before leaving (see `engine`). The one change made beside it is the commonest: the first
+//! event of a single new identifier (an anonymous cookie, a customer number) creates its
+//! contact while sharing the section with other threads doing the same, each claiming its
+//! identifier under the lock of its index stripe ([`Identity::create_alone`]); only the writer
+//! section is kept out. Contact ids are handed out while the section is held (shared or
+//! alone) and the identifier claimed, so a smaller id always means "created first", which is
+//! how the survivor of a merge is chosen. A reader racing with a merge may still route an event to the
 //! absorbed contact; the shard that owned it forwards such events to the survivor (see
 //! `engine::shard`), so nothing is lost.
 
@@ -29,7 +33,7 @@ use ahash::RandomState;
 use dashmap::DashMap;
 use index::Index;
 use key::IdKey;
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use records::Records;
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -153,7 +157,7 @@ impl Resolution {
 /// changes and those other threads queued meanwhile.
 pub(crate) struct Writer<'a> {
     identity: &'a Identity,
-    _guard: parking_lot::MutexGuard<'a, ()>,
+    _guard: parking_lot::RwLockWriteGuard<'a, ()>,
 }
 
 impl Writer<'_> {
@@ -271,7 +275,9 @@ pub(crate) struct Identity {
     /// signals (see [`Identity::names`]).
     retired: DashMap<ContactId, Names, RandomState>,
     next: AtomicU32,
-    writer: Mutex<()>,
+    /// Held exclusively by the writer section, and shared by threads creating contacts of
+    /// one identifier each ([`Identity::create_alone`]).
+    writer: RwLock<()>,
     limits: IdLimits,
 }
 
@@ -282,7 +288,7 @@ impl Identity {
             records: Records::default(),
             retired: DashMap::with_hasher(RandomState::new()),
             next: AtomicU32::new(0),
-            writer: Mutex::new(()),
+            writer: RwLock::new(()),
             limits,
         }
     }
@@ -398,19 +404,19 @@ impl Identity {
         if let Some(c) = self.fast(ids) {
             return Resolution::found(c);
         }
-        let _w = self.writer.lock();
+        let _w = self.writer.write();
         self.resolve_locked(ids)
     }
 
     /// The writer section, if no other thread holds it.
     pub(crate) fn try_writer(&self) -> Option<Writer<'_>> {
-        self.writer.try_lock().map(|guard| Writer {
+        self.writer.try_write().map(|guard| Writer {
             identity: self,
             _guard: guard,
         })
     }
 
-    /// True while some thread holds the writer section.
+    /// True while some thread holds the writer section or is creating a contact beside it.
     pub(crate) fn writer_busy(&self) -> bool {
         self.writer.is_locked()
     }
@@ -426,6 +432,37 @@ impl Identity {
             owner = Some(c);
         }
         owner
+    }
+
+    /// Resolves an event that carries the one identifier `id`, which [`Identity::fast`]
+    /// found unowned, without entering the writer section: a contact owning only `id` is
+    /// created, unless another thread claimed `id` meanwhile (then the event goes to that
+    /// contact). Several threads may do this at once, each claiming its identifier under the
+    /// lock of the index stripe that holds it. `None` (nothing changed) while the writer
+    /// section is held: the caller queues the change for it instead.
+    ///
+    /// One identifier nobody owns can break no limit and merge nothing, so the outcome is the
+    /// writer's; and since the id is handed out while the identifier is claimed, a smaller
+    /// id still means a contact created first.
+    pub(crate) fn create_alone(&self, id: &Identifier) -> Option<Resolution> {
+        let _shared = self.writer.try_read()?;
+        let claimed = self.index.claim(id, || {
+            let c = ContactId(self.next.fetch_add(1, Ordering::AcqRel));
+            // The record first, so that whoever finds `id` in the index finds the names too.
+            self.records
+                .insert(c, Record::new(SmallVec::from_iter([id.clone()]).into()));
+            c
+        });
+        Some(match claimed {
+            Ok(c) => Resolution {
+                contact: c,
+                created: true,
+                absorbed: SmallVec::new(),
+                conflict: false,
+                absorbed_names: SmallVec::new(),
+            },
+            Err(owner) => Resolution::found(owner),
+        })
     }
 
     fn resolve_locked(&self, ids: &[Identifier]) -> Resolution {
@@ -546,7 +583,7 @@ impl Identity {
     /// Removes every contact that owns one of `ids`, with all its identifiers.
     #[cfg(test)]
     pub(crate) fn erase(&self, ids: &[Identifier]) -> Vec<Erased> {
-        let _w = self.writer.lock();
+        let _w = self.writer.write();
         self.erase_locked(ids)
     }
 
@@ -627,6 +664,57 @@ mod tests {
             "key is the primary id at creation"
         );
         assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn creating_alone_waits_for_no_writer_but_steps_aside_for_one() {
+        let i = Identity::new(IdLimits::default());
+        let a = i.create_alone(&id("cookie:a")).unwrap();
+        assert!(a.created);
+        assert_eq!(i.owner(&id("cookie:a")), Some(a.contact));
+        assert_eq!(i.primary(a.contact).as_deref(), Some("cookie:a"));
+        let again = i.create_alone(&id("cookie:a")).unwrap();
+        assert_eq!(again, Resolution::found(a.contact));
+        let w = i.try_writer().unwrap();
+        assert_eq!(i.create_alone(&id("cookie:b")), None);
+        assert_eq!(i.owner(&id("cookie:b")), None, "nothing changed");
+        drop(w);
+        let _shared = i.writer.try_read().unwrap();
+        assert!(i.try_writer().is_none(), "a creation keeps the writer out");
+        assert!(i.writer_busy());
+    }
+
+    /// Eight threads claim the same new identifiers: each gets one contact, created once,
+    /// and no id is handed out in vain, so ids stay dense.
+    #[test]
+    fn racing_creations_of_one_identifier_make_one_contact() {
+        const N: usize = 2000;
+        let i = Identity::new(IdLimits::default());
+        let names: Vec<Identifier> = (0..N).map(|n| id(&format!("cookie:c{n}"))).collect();
+        let seen: Vec<Vec<Resolution>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let (i, names) = (&i, &names);
+                    s.spawn(move || {
+                        // Each thread walks the identifiers from its own place, so that the
+                        // threads meet on every one of them at some point.
+                        (0..N)
+                            .map(|k| i.create_alone(&names[(k + t * N / 8) % N]).unwrap())
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(i.len(), N);
+        assert_eq!(i.allocated() as usize, N);
+        for (n, name) in names.iter().enumerate() {
+            let owner = i.owner(name).unwrap();
+            let got: Vec<&Resolution> = (0..8).map(|t| &seen[t][(n + N - t * N / 8) % N]).collect();
+            assert!(got.iter().all(|r| r.contact == owner), "{name}");
+            assert_eq!(got.iter().filter(|r| r.created).count(), 1, "{name}");
+            assert_eq!(i.record(owner).unwrap().ids.to_vec(), vec![name.clone()]);
+        }
     }
 
     /// A record is stored as it was when it held its key as a separate identifier; bytes
