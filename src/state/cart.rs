@@ -24,21 +24,85 @@ struct CartOp {
     price: Option<Money>,
 }
 
-/// One line of the cart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+/// One line of the cart. Prices are never negative (events are validated, stored lines
+/// checked), so a missing price is a negative number and the line takes 24 bytes, not 32.
+/// Stored with the price as an `Option`, as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CartLine {
     pub(crate) product: Sym,
     pub(crate) qty: u64,
-    pub(crate) unit_price: Option<Money>,
+    /// The unit price in micros, or [`NO_PRICE`].
+    price: i64,
 }
 
-/// The cart. Stored as before it packed its operations: the latest purchase, the list of
-/// operations, the lines.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A line's price when none was given.
+const NO_PRICE: i64 = -1;
+
+impl CartLine {
+    fn new(product: Sym, qty: u64, price: Option<Money>) -> CartLine {
+        CartLine {
+            product,
+            qty,
+            price: price.map_or(NO_PRICE, |p| p.0),
+        }
+    }
+
+    /// The latest price an add gave, if any.
+    pub(crate) fn unit_price(&self) -> Option<Money> {
+        (self.price >= 0).then_some(Money(self.price))
+    }
+}
+
+impl bincode::Encode for CartLine {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.product, self.qty, self.unit_price()).encode(e)
+    }
+}
+
+impl<C> bincode::Decode<C> for CartLine {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let (product, qty, price): (Sym, u64, Option<Money>) = bincode::Decode::decode(d)?;
+        if price.is_some_and(|p| p.0 < 0) {
+            return Err(bincode::error::DecodeError::Other(
+                "a negative price in a cart line",
+            ));
+        }
+        Ok(CartLine::new(product, qty, price))
+    }
+}
+bincode::impl_borrow_decode!(CartLine);
+
+/// The cart. Stored as before it packed its operations: the latest purchase (an `Option`),
+/// the list of operations, the lines.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Cart {
-    last_purchase: Option<Stamp>,
+    /// The latest purchase's stamp, or [`NO_PURCHASE`], which is below every stamp: a
+    /// purchase stamped with it (an event at the earliest time, arrived first) could empty
+    /// nothing, since no operation comes before it, so the two need not be told apart.
+    last_purchase: Stamp,
     ops: OpLog,
     lines: Small<[CartLine; 1]>,
+}
+
+/// The lowest stamp: no purchase yet.
+const NO_PURCHASE: Stamp = Stamp {
+    ts: i64::MIN,
+    seq: 0,
+};
+
+impl Default for Cart {
+    fn default() -> Cart {
+        Cart {
+            last_purchase: NO_PURCHASE,
+            ops: OpLog::default(),
+            lines: Small::default(),
+        }
+    }
 }
 
 /// The operations since the latest purchase, in `(time, arrival)` order, packed one after
@@ -151,7 +215,8 @@ impl bincode::Encode for Cart {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (self.last_purchase, self.ops.to_vec(), &self.lines).encode(e)
+        let last = (self.last_purchase != NO_PURCHASE).then_some(self.last_purchase);
+        (last, self.ops.to_vec(), &self.lines).encode(e)
     }
 }
 
@@ -174,8 +239,13 @@ impl<C> bincode::Decode<C> for Cart {
                 "a cart quantity beyond its range",
             ));
         }
+        if ops.iter().any(|o| o.price.is_some_and(|p| p.0 < 0)) {
+            return Err(bincode::error::DecodeError::Other(
+                "a negative price in a cart operation",
+            ));
+        }
         Ok(Cart {
-            last_purchase,
+            last_purchase: last_purchase.unwrap_or(NO_PURCHASE),
             ops: OpLog::from_ops(&ops),
             lines,
         })
@@ -209,10 +279,10 @@ impl Cart {
     }
 
     pub(crate) fn purchase(&mut self, at: Stamp) {
-        if self.last_purchase.is_some_and(|p| p >= at) {
+        if self.last_purchase >= at {
             return;
         }
-        self.last_purchase = Some(at);
+        self.last_purchase = at;
         if self.ops.last().is_none_or(|l| l <= at) {
             // The usual purchase comes after every operation held: all of them go, unread.
             self.ops = OpLog::default();
@@ -232,15 +302,14 @@ impl Cart {
         let mut ops = self.ops.to_vec();
         ops.extend(other.ops.iter());
         ops.sort_unstable_by_key(|o| o.at);
-        if let Some(p) = self.last_purchase {
-            ops.retain(|o| o.at > p);
-        }
+        let p = self.last_purchase;
+        ops.retain(|o| o.at > p);
         self.ops = OpLog::from_ops(&ops);
         self.refold();
     }
 
     fn push(&mut self, op: CartOp) {
-        if self.last_purchase.is_some_and(|p| op.at <= p) {
+        if op.at <= self.last_purchase {
             return;
         }
         if self.ops.last().is_none_or(|l| l < op.at) {
@@ -274,7 +343,7 @@ impl Cart {
         let micros: i128 = self
             .lines
             .iter()
-            .map(|l| i128::from(l.unit_price.map_or(0, |p| p.0)) * i128::from(l.qty))
+            .map(|l| i128::from(l.unit_price().map_or(0, |p| p.0)) * i128::from(l.qty))
             .sum();
         Money(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     }
@@ -299,15 +368,11 @@ fn apply(lines: &mut SmallVec<[CartLine; 1]>, op: &CartOp) {
         match pos {
             Some(i) => {
                 lines[i].qty += op.delta as u64;
-                if op.price.is_some() {
-                    lines[i].unit_price = op.price;
+                if let Some(p) = op.price {
+                    lines[i].price = p.0;
                 }
             }
-            None => lines.push(CartLine {
-                product: op.product,
-                qty: op.delta as u64,
-                unit_price: op.price,
-            }),
+            None => lines.push(CartLine::new(op.product, op.delta as u64, op.price)),
         }
     } else if let Some(i) = pos {
         let take = op.delta.unsigned_abs();
@@ -394,9 +459,14 @@ mod tests {
         let log = OpLog::from_ops(&ops);
         assert_eq!(log.to_vec(), ops);
         assert_eq!(log.last(), Some(ops[5].at));
+        // A stored cart holds no negative price (events are validated): those go.
+        let ops: Vec<CartOp> = ops
+            .into_iter()
+            .filter(|o| o.price.is_none_or(|p| p.0 >= 0))
+            .collect();
         let cart = Cart {
-            last_purchase: Some(st(-9, 1)),
-            ops: log,
+            last_purchase: st(-9, 1),
+            ops: OpLog::from_ops(&ops),
             lines: Small::new(),
         };
         type Stored = (Option<Stamp>, Vec<CartOp>, Vec<CartLine>);
@@ -408,10 +478,53 @@ mod tests {
         swapped.swap(1, 2);
         let bad: Stored = (None, swapped, vec![]);
         assert!(crate::codec::unpack::<Cart>(&crate::codec::pack(&bad)).is_err());
-        let mut huge = ops;
+        let mut huge = ops.clone();
         huge[1].delta = i64::from(u32::MAX) + 1;
         let bad: Stored = (None, huge, vec![]);
         assert!(crate::codec::unpack::<Cart>(&crate::codec::pack(&bad)).is_err());
+        let mut negative = ops;
+        negative[1].price = Some(Money(-1));
+        let bad: Stored = (None, negative, vec![]);
+        assert!(crate::codec::unpack::<Cart>(&crate::codec::pack(&bad)).is_err());
+    }
+
+    /// No purchase is stored as `None`, as when the field was an `Option`, and a line without
+    /// a price as a line whose price is `None`; a negative price in a stored line is refused.
+    /// A line takes 24 bytes and the cart 88.
+    #[test]
+    fn lines_and_the_latest_purchase_are_stored_as_options() {
+        assert_eq!(std::mem::size_of::<CartLine>(), 24);
+        assert_eq!(std::mem::size_of::<Cart>(), 88);
+        let (p, q) = (Sym(1), Sym(2));
+        let mut cart = Cart::default();
+        cart.add(st(1, 1), p, 2, None);
+        cart.add(st(2, 2), q, 1, Some(Money(0)));
+        assert_eq!(cart.lines()[0].unit_price(), None);
+        assert_eq!(cart.lines()[1].unit_price(), Some(Money(0)));
+        type Line = (Sym, u64, Option<Money>);
+        type Stored = (Option<Stamp>, Vec<CartOp>, Vec<Line>);
+        let stored: Stored = crate::codec::unpack(&crate::codec::pack(&cart)).unwrap();
+        assert_eq!(stored.0, None);
+        assert_eq!(stored.2, vec![(p, 2, None), (q, 1, Some(Money(0)))]);
+        let back: Cart = crate::codec::unpack(&crate::codec::pack(&stored)).unwrap();
+        assert_eq!(back, cart);
+        cart.purchase(st(3, 3));
+        let stored: Stored = crate::codec::unpack(&crate::codec::pack(&cart)).unwrap();
+        assert_eq!((stored.0, stored.2.len()), (Some(st(3, 3)), 0));
+        let bad: Stored = (None, vec![], vec![(p, 1, Some(Money(-5)))]);
+        assert!(crate::codec::unpack::<Cart>(&crate::codec::pack(&bad)).is_err());
+    }
+
+    /// A purchase at the lowest stamp (taken for "none") changes nothing, as it did when no
+    /// purchase was an `Option`: no operation comes before it.
+    #[test]
+    fn a_purchase_at_the_lowest_stamp_changes_nothing() {
+        let mut cart = Cart::default();
+        cart.add(st(i64::MIN, 1), Sym(1), 1, None);
+        let before = cart.clone();
+        cart.purchase(NO_PURCHASE);
+        assert_eq!(cart, before);
+        assert_eq!(cart.items(), 1);
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl ContactState {
             .map(|l| CartLineView {
                 product: name(l.product),
                 qty: l.qty,
-                unit_price: l.unit_price.map(money),
+                unit_price: l.unit_price().map(money),
             })
             .collect();
         cart.sort_by(|a, b| a.product.cmp(&b.product));
