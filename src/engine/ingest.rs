@@ -3,6 +3,7 @@
 //! routing to shards, and the shards' hand-over and drain.
 
 use super::outcome::Counter;
+use super::ring::Claimed;
 use super::shard::{ApplyCx, MergeTail, Op, Pending, ShardState};
 use super::{Engine, IngestError, Ingested};
 use crate::codec::wire::Entry;
@@ -328,15 +329,14 @@ impl Engine {
             },
         };
         if res.absorbed.is_empty() {
-            self.hand_over(
-                Op::Apply {
-                    contact: res.contact,
-                    now,
-                    late,
-                    pending,
-                },
-                touched,
-            );
+            // Built where it goes in the queue.
+            let place = self.claim_in(self.shard_of(res.contact), touched);
+            place.write(Op::Apply {
+                contact: res.contact,
+                now,
+                late,
+                pending,
+            });
         } else {
             // The merging event travels with the merge: each absorbed contact's shard in turn,
             // then the survivor's (see `shard`).
@@ -421,25 +421,38 @@ impl Engine {
     /// Pushes an operation to its shard's queue; when the queue is full, helps drain it
     /// (or yields while another thread does) until there is room.
     #[inline(always)]
-    pub(super) fn hand_over<const N: usize>(&self, mut op: Op, touched: &mut SmallVec<[usize; N]>)
+    pub(super) fn hand_over<const N: usize>(&self, op: Op, touched: &mut SmallVec<[usize; N]>)
     where
         [usize; N]: smallvec::Array<Item = usize>,
     {
         let i = self.shard_of(op.target());
-        loop {
-            match self.shards[i].queue.push(op) {
-                Ok(()) => break,
-                Err(back) => {
-                    op = back;
-                    if !self.pump(i) {
-                        std::thread::yield_now();
-                    }
-                }
+        self.claim_in(i, touched).write(op);
+    }
+
+    /// A place at the back of shard `i`'s queue for one operation, to be written at once;
+    /// when the queue is full, helps drain it (or yields while another thread does) until
+    /// there is room.
+    #[inline(always)]
+    fn claim_in<const N: usize>(
+        &self,
+        i: usize,
+        touched: &mut SmallVec<[usize; N]>,
+    ) -> Claimed<'_, Op>
+    where
+        [usize; N]: smallvec::Array<Item = usize>,
+    {
+        let place = loop {
+            if let Some(place) = self.shards[i].queue.try_claim() {
+                break place;
             }
-        }
+            if !self.pump(i) {
+                std::thread::yield_now();
+            }
+        };
         if !touched.contains(&i) {
             touched.push(i);
         }
+        place
     }
 
     /// Drains shard `i` if no other thread is doing so, then any shard it forwarded work to.

@@ -62,6 +62,29 @@ pub(crate) struct Consumer {
     ring: usize,
 }
 
+/// A position of a [`Ring`] claimed for one value. The consumer waits at this position
+/// until the value is written, so nothing that could return early or unwind may come between
+/// the claim and [`Claimed::write`]; dropping it unwritten would stop the ring.
+#[must_use = "the consumer waits until the claimed position is written"]
+pub(crate) struct Claimed<'a, T> {
+    slot: &'a Slot<T>,
+    pos: usize,
+}
+
+impl<T> Claimed<'_, T> {
+    /// Puts `value` at the claimed position and publishes it to the consumer.
+    #[inline(always)]
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: `claim` made this thread the only one to hold position `pos`, whose slot is
+        // free (its stamp said so, and the consumer frees a slot before moving `head`, with
+        // Release); no one reads the value until the stamp below publishes it.
+        unsafe { (*self.slot.value.get()).write(value) };
+        self.slot
+            .stamp
+            .store(self.pos.wrapping_add(1), Ordering::Release);
+    }
+}
+
 impl<T> Ring<T> {
     /// A ring of at least `capacity` slots (rounded up to a power of two, at least two), and
     /// its one consumer.
@@ -92,18 +115,25 @@ impl<T> Ring<T> {
         self.slots.len()
     }
 
-    /// Adds `value` at the back, or gives it back when the ring is full.
-    #[inline(always)]
+    /// Adds `value` at the back, or gives it back when the ring is full (the engine claims
+    /// a place first, see [`Ring::try_claim`]).
+    #[cfg(test)]
     pub(crate) fn push(&self, value: T) -> Result<(), T> {
-        let Some((slot, pos)) = self.claim() else {
-            return Err(value);
-        };
-        // SAFETY: `claim` made this thread the only one to hold position `pos`, whose slot is
-        // free (its stamp said so, and the consumer frees a slot before moving `head`, with
-        // Release); no one reads the value until the stamp below publishes it.
-        unsafe { (*slot.value.get()).write(value) };
-        slot.stamp.store(pos.wrapping_add(1), Ordering::Release);
-        Ok(())
+        match self.try_claim() {
+            Some(place) => {
+                place.write(value);
+                Ok(())
+            }
+            None => Err(value),
+        }
+    }
+
+    /// The back position, claimed for a value that [`Claimed::write`] puts there; `None`
+    /// when the ring is full. The value can then be built where it goes (an operation built
+    /// first and pushed was copied into the slot two or three more times).
+    #[inline(always)]
+    pub(crate) fn try_claim(&self) -> Option<Claimed<'_, T>> {
+        self.claim().map(|(slot, pos)| Claimed { slot, pos })
     }
 
     /// Claims the next position for a value, or says the ring is full.
