@@ -414,8 +414,15 @@ impl Engine {
         }
     }
 
+    /// The shard that owns `c` (a mask for the usual power-of-two count, see `slot_index`).
+    #[inline(always)]
     pub(super) fn shard_of(&self, c: ContactId) -> usize {
-        c.0 as usize % self.shards.len()
+        let n = self.shards.len();
+        if n.is_power_of_two() {
+            c.0 as usize & (n - 1)
+        } else {
+            c.0 as usize % n
+        }
     }
 
     /// Pushes an operation to its shard's queue; when the queue is full, helps drain it

@@ -258,8 +258,16 @@ pub(crate) struct ShardState {
 /// the one half as far ahead, whose slot was asked for earlier).
 const FIRE_AHEAD: usize = 4;
 
+/// `c`'s place in its shard. The shard count is a power of two unless the builder was told
+/// otherwise, and then a shift stands for the division (which took a few per cent of a
+/// one-segment event's time: a slot's place is worked out three or four times an event).
+#[inline(always)]
 fn slot_index(c: ContactId, shards: usize) -> usize {
-    c.0 as usize / shards
+    if shards.is_power_of_two() {
+        c.0 as usize >> shards.trailing_zeros()
+    } else {
+        c.0 as usize / shards
+    }
 }
 
 impl ShardState {
