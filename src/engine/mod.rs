@@ -27,11 +27,12 @@
 //! identifier in one stripe of the identity index); any other identity change (a new
 //! identifier beside known ones, a merge, a conflict, an erasure) runs in a writer section
 //! that is only ever *tried*: a thread that finds it taken queues the change for the holder,
-//! who applies it before leaving, and returns [`Ingested::Queued`] at once. Step 6 never waits for another thread
-//! either. So no ingesting thread waits for a lock another holds; a full shard queue is the
-//! one place it waits (backpressure), helping to drain it meanwhile. Reads ([`Engine::profile`] and
-//! friends) lock one shard briefly and see every operation applied so far; call
-//! [`Engine::flush`] first to be sure everything handed in before has been applied.
+//! who applies it before leaving, and returns [`Ingested::Queued`] at once. Step 6 never
+//! waits for another thread either. So no ingesting thread waits for a lock another holds; a
+//! full shard queue is the one place it waits (backpressure), helping to drain it meanwhile.
+//! Reads ([`Engine::profile`] and friends) lock one shard briefly and see every operation
+//! applied so far; call [`Engine::flush`] first to be sure everything handed in before has
+//! been applied.
 
 mod config;
 mod dedup;

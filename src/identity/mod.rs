@@ -19,9 +19,9 @@
 //! identifier under the lock of its index stripe ([`Identity::create_alone`]); only the writer
 //! section is kept out. Contact ids are handed out while the section is held (shared or
 //! alone) and the identifier claimed, so a smaller id always means "created first", which is
-//! how the survivor of a merge is chosen. A reader racing with a merge may still route an event to the
-//! absorbed contact; the shard that owned it forwards such events to the survivor (see
-//! `engine::shard`), so nothing is lost.
+//! how the survivor of a merge is chosen. A reader racing with a merge may still route an
+//! event to the absorbed contact; the shard that owned it forwards such events to the
+//! survivor (see `engine::shard`), so nothing is lost.
 
 mod index;
 mod key;
