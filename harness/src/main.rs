@@ -2,7 +2,7 @@
 //! workload, in one process.
 //!
 //! ```text
-//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--shards S] [--out DIR] [--profile 1|50] [--scaling] [--durability]
+//! cargo run --release -p tropa-harness -- [--quick] [--contacts N] [--days D] [--threads T] [--shards S] [--timeline N] [--out DIR] [--profile 1|50] [--scaling] [--durability] [--floor]
 //! ```
 //!
 //! It generates the workload (see `workload`), then measures tropa (typed ingest with one
@@ -15,13 +15,17 @@
 //! `--scaling` runs only tropa's typed ingest with one and fifty segments (or the one that
 //! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that
 //! every run reaches the memberships of the one-thread run, and where each run's time went;
-//! `--shards` sets the engines' shard count (default: the engine's); `--durability` runs tropa with
-//! fifty segments on a data directory:
-//! ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
-//! (times, sizes, and the memberships checked equal after each).
+//! `--shards` sets the engines' shard count (default: the engine's); `--timeline` the events
+//! kept per contact (default: the engine's ten; the full run also measures one segment with
+//! none, the price of keeping them); `--durability` runs tropa with fifty segments on a data
+//! directory: ingest with the log, recovery by replaying it, a snapshot, recovery from the snapshot
+//! (times, sizes, and the memberships checked equal after each); `--floor` runs only the floor
+//! (see `floor`: an identifier lookup and one 256-byte record per event) beside tropa's
+//! one-segment ingest, which the full run also reports.
 
 mod alloc;
 mod dd;
+mod floor;
 mod naive;
 mod report;
 mod segments;
@@ -50,6 +54,8 @@ struct Args {
     scaling: bool,
     /// Only tropa on a data directory: log, replay, snapshot, recovery from it.
     durability: bool,
+    /// Only the floor (see `floor`) beside tropa's one-segment ingest.
+    floor: bool,
     contacts: u32,
     days: u32,
     threads: usize,
@@ -62,6 +68,7 @@ fn args() -> Result<Args, String> {
         profile: None,
         scaling: false,
         durability: false,
+        floor: false,
         contacts: 1_000_000,
         days: 30,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -75,6 +82,7 @@ fn args() -> Result<Args, String> {
             "--quick" => a.quick = true,
             "--scaling" => a.scaling = true,
             "--durability" => a.durability = true,
+            "--floor" => a.floor = true,
             "--profile" => {
                 a.profile = match value()?.as_str() {
                     "1" => Some(1),
@@ -94,6 +102,10 @@ fn args() -> Result<Args, String> {
                     return Err("--shards must be at least 1".into());
                 }
                 SHARDS.set(n).map_err(|_| "--shards given twice")?;
+            }
+            "--timeline" => {
+                let n: usize = value()?.parse().map_err(|e| format!("--timeline: {e}"))?;
+                TIMELINE.set(n).map_err(|_| "--timeline given twice")?;
             }
             "--out" => a.out = value()?.into(),
             other => return Err(format!("unknown argument `{other}`")),
@@ -115,14 +127,24 @@ fn compile(text: &str) -> Plan {
 /// The engines' shard count when `--shards` sets one (else the engine's default).
 static SHARDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
+/// The floor's look-aheads beside none (see `floor`).
+const FLOOR_AHEAD: &[usize] = &[16, 32];
+
+/// The engines' timeline length when `--timeline` sets one (else the engine's default, ten).
+static TIMELINE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 fn builder(plan: &Plan) -> tropa::EngineBuilder {
     let b = Engine::builder()
         .rules(plan.clone())
         // Threads run up to a day apart between the harness's day boundaries.
         .lateness_ms(2 * DAY)
         .dedup_window_ms(2 * DAY);
-    match SHARDS.get() {
+    let b = match SHARDS.get() {
         Some(&n) => b.shards(n),
+        None => b,
+    };
+    match TIMELINE.get() {
+        Some(&n) => b.timeline_len(n),
         None => b,
     }
 }
@@ -571,6 +593,23 @@ fn run(a: &Args) -> Result<(), String> {
         };
         return scaling(a, &recs, plans);
     }
+    if a.floor {
+        let e = engine(&simple);
+        let d = ingest_typed(&e, &recs, 1);
+        all_accepted(&e, n, "1 segment")?;
+        drop(e);
+        let tropa = per_s(n, d);
+        println!("tropa, 1 segment, 1 thread: {tropa:.0} events/s");
+        for f in floor::run(&recs, a.contacts as usize, FLOOR_AHEAD) {
+            println!(
+                "floor, look-ahead {}: {:.0} events/s ({:.1}x tropa)",
+                f.ahead,
+                f.events_per_s,
+                f.events_per_s / tropa
+            );
+        }
+        return Ok(());
+    }
     if let Some(k) = a.profile {
         let before = ALLOC.live();
         let e = engine(if k == 1 { &simple } else { &fifty });
@@ -615,10 +654,38 @@ fn run(a: &Args) -> Result<(), String> {
         .timeline_len(0)
         .build()
         .expect("valid settings");
-    ingest_typed(&e0, &recs, 1);
+    let d0 = ingest_typed(&e0, &recs, 1);
     let bare_heap = ALLOC.live().saturating_sub(before);
     all_accepted(&e0, n, "1 segment, no timeline")?;
     drop(e0);
+    // What keeping each contact's latest events (for backfill and the profile) costs.
+    rep.row(
+        Row::new(
+            "tropa",
+            "typed ingest, 1 segment, 1 thread, timeline_len(0)",
+        )
+        .rate(per_s(n, d0))
+        .note("no events kept per contact: the price of the timeline"),
+    );
+    // What the memory allows for the least an engine must do per event.
+    let floors = floor::run(&recs, a.contacts as usize, FLOOR_AHEAD);
+    let best = floors.iter().map(|f| f.events_per_s).fold(0.0, f64::max);
+    rep.row(
+        Row::new(
+            "floor",
+            "identifier lookup and one 256-byte record per event",
+        )
+        .rate(best)
+        .note(&format!(
+            "{}; the best of them: {:.1}x tropa's one segment",
+            floors
+                .iter()
+                .map(|f| format!("look-ahead {}: {:.0}/s", f.ahead, f.events_per_s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            best / per_s(n, d)
+        )),
+    );
     let per = |b: usize| b as f64 / base.contacts.max(1) as f64;
     rep.row(
         Row::new("tropa", "memory, base state (1 segment)")
