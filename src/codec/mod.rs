@@ -1,7 +1,7 @@
 //! The one place where tropa turns values into bytes and back.
 //!
-//! Every byte tropa makes of its own values goes through this module: the varints of the
-//! packed in-memory buffers ([`varint`]: a contact's timeline and cart operations), the packed
+//! Every byte tropa makes of its own values goes through this module: the packed in-memory
+//! buffers ([`tagged`] field groups: a contact's timeline; [`varint`]: its cart operations), the packed
 //! event payloads of the timeline (kept so that a rule loaded later can be backfilled from them),
 //! and the files of a data directory ([`frame`]: file headers and checksummed records;
 //! [`wire`]: what a log record holds). The encoding is bincode 2.0 (pinned to 2.0.x: the
@@ -15,6 +15,7 @@
 pub(crate) mod frame;
 mod payload;
 mod small;
+pub(crate) mod tagged;
 pub(crate) mod varint;
 pub(crate) mod wire;
 

@@ -1,4 +1,4 @@
-//! Varints for the packed in-memory buffers (a contact's timeline and cart operations): seven
+//! Varints for the packed in-memory buffers (a contact's cart operations): seven
 //! bits a byte, low first, and signed values and time deltas zigzag-encoded so that small
 //! magnitudes of either sign take one or two bytes.
 //!
@@ -15,25 +15,6 @@ pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
-}
-
-/// The bytes [`put`] writes for `v`.
-pub(crate) fn len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-/// `v` on the stack (at most ten bytes), for a caller that writes it into the middle of a
-/// buffer.
-pub(crate) fn on_stack(mut v: u64) -> ([u8; 10], usize) {
-    let mut b = [0u8; 10];
-    let mut n = 0;
-    while v >= 0x80 {
-        b[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    b[n] = v as u8;
-    (b, n + 1)
 }
 
 /// The value of a varint of at most eight bytes, given as a little-endian word with the
@@ -88,16 +69,6 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Skips the next varint.
-    pub(crate) fn skip_varint(&mut self) {
-        match self.word() {
-            Some((_, bits)) => self.pos += (bits / 8) as usize,
-            None => {
-                self.varint_bytes();
-            }
-        }
-    }
-
     /// The eight bytes from `pos`, when there are eight and the varint there ends within
     /// them, with the varint's length in bits (eight per byte).
     fn word(&self) -> Option<(u64, u32)> {
@@ -126,13 +97,6 @@ impl<'a> Cursor<'a> {
     pub(crate) fn delta(&mut self, prev: i64) -> i64 {
         prev.wrapping_add(unzigzag(self.varint()))
     }
-
-    /// The next `n` bytes as they are.
-    pub(crate) fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let b = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        b
-    }
 }
 
 #[cfg(test)]
@@ -147,8 +111,7 @@ mod tests {
         let mut out = Vec::new();
         for v in values {
             put(&mut out, v);
-            let (b, n) = on_stack(v);
-            out.extend_from_slice(&b[..n]);
+            put(&mut out, v);
         }
         let mut prev = 0;
         for t in times {
@@ -165,19 +128,11 @@ mod tests {
             assert_eq!(prev, t);
         }
         assert!(c.at_end());
-        assert_eq!(on_stack(u64::MAX).1, 10);
-        for v in values.into_iter().chain((0..64).map(|b| 1u64 << b)) {
-            for v in [v, v.saturating_sub(1)] {
-                let mut one = Vec::new();
-                put(&mut one, v);
-                assert_eq!(len(v), one.len(), "{v}");
-            }
-        }
     }
 
     proptest! {
         /// Any values, of every length, followed by anything: read back word by word as
-        /// byte by byte, and skipped to the same place.
+        /// byte by byte.
         #[test]
         fn words_read_as_bytes(
             values in prop::collection::vec(
@@ -191,13 +146,11 @@ mod tests {
                 put(&mut out, *v);
             }
             out.extend_from_slice(&tail);
-            let (mut fast, mut slow, mut skip) =
-                (Cursor::new(&out), Cursor::new(&out), Cursor::new(&out));
+            let (mut fast, mut slow) = (Cursor::new(&out), Cursor::new(&out));
             for v in &values {
                 prop_assert_eq!(fast.varint(), *v);
                 prop_assert_eq!(slow.varint_bytes(), *v);
-                skip.skip_varint();
-                prop_assert_eq!((fast.pos, skip.pos), (slow.pos, slow.pos));
+                prop_assert_eq!(fast.pos, slow.pos);
             }
         }
     }
