@@ -453,6 +453,11 @@ impl<C> bincode::Decode<C> for Timeline {
         if entries.len() > u32::MAX as usize {
             return Err(bincode::error::DecodeError::Other("a timeline too long"));
         }
+        if entries.windows(2).any(|w| w[1].at < w[0].at) {
+            return Err(bincode::error::DecodeError::Other(
+                "a timeline whose entries are out of time order",
+            ));
+        }
         Ok(Timeline::from_entries(&entries))
     }
 }
@@ -577,6 +582,17 @@ mod tests {
         assert_eq!(t.entries().collect::<Vec<_>>(), want[3..]);
         t.truncate(0);
         assert_eq!(t, Timeline::default());
+    }
+
+    /// Stored entries out of time order are a damaged snapshot: an error, not a timeline
+    /// that breaks its own order (found by the `snapshot_read` fuzz target).
+    #[test]
+    fn entries_out_of_order_are_refused() {
+        let bytes = crate::codec::pack(&vec![e(9), e(3)]);
+        let err = crate::codec::unpack::<Timeline>(&bytes).unwrap_err();
+        assert!(err.to_string().contains("out of time order"), "{err}");
+        let same = crate::codec::pack(&vec![e(3), e(3), e(9)]);
+        assert_eq!(crate::codec::unpack::<Timeline>(&same).unwrap().len, 3);
     }
 
     /// The latest `capacity` of `entries`, by stamp: what a timeline must hold.
