@@ -7,11 +7,16 @@
 //! contacts). Timers come out almost in the order time passes, so this queue sorts them
 //! lazily instead, by time bucket:
 //!
-//! - `far` holds the later buckets, each an unsorted vector: a push appends, with no
-//!   comparisons beyond finding the bucket. Buckets are fine (2^22 ms, about 70 minutes) up
-//!   to the end of the next 2^28 ms (about three days), and coarse (2^28 ms) beyond: timers
-//!   weeks ahead are too sparse for fine buckets, whose vectors and map nodes then cost more
-//!   than the timers. A coarse bucket, when it is the earliest, is spread into fine ones.
+//! - The later buckets are each an unsorted vector: a push appends, with no comparisons
+//!   beyond finding the bucket. Buckets are fine (2^22 ms, about 70 minutes) up to the end of
+//!   the next 2^28 ms (about three days), and coarse (2^28 ms) beyond: timers weeks ahead are
+//!   too sparse for fine buckets, whose vectors then cost more than the timers. A coarse
+//!   bucket, when it is the earliest, is spread into fine ones. The fine buckets that can
+//!   hold timers are at most 128 consecutive ones, so they live in a ring of 128 vectors,
+//!   found by the bucket's number, with a bit each for the non-empty ones (`fine`, `full`);
+//!   the coarse ones, few and far apart, in an ordered map (`far`). (All buckets were in the
+//!   map until the twenty-second session: finding a fine bucket there was a fifth of a
+//!   push.)
 //! - `near` holds the earliest bucket, sorted once when it is taken from `far`: a pop takes
 //!   the next element of the run.
 //! - `soon` is a small heap for pushes no later than `near`'s end (a timer due within the
@@ -54,9 +59,9 @@ fn start(t: Ts, bits: u32) -> Ts {
     (t >> bits) << bits
 }
 
-/// A bucket's place in `far`: its start, then coarse (0) before fine (1), so that a coarse
-/// bucket is spread before any fine one it covers is taken.
-type Key = (Ts, u8);
+/// Fine buckets that can hold timers at once, at most: those after `near`'s up to the end of
+/// the next coarse bucket.
+const RING: usize = 2 << (COARSE_BITS - FINE_BITS);
 
 /// A timer in a bucket starting at some instant: its offset from that start in the high 32
 /// bits, its contact in the low 32, so that keys sort as the timers do.
@@ -81,8 +86,15 @@ pub(crate) struct TimerQueue {
     near_start: Ts,
     /// Timers pushed at or before `near_last` after `near` was sorted.
     soon: BinaryHeap<Reverse<Timer>>,
-    /// Later timers by bucket, unsorted within one, packed from the bucket's start.
-    far: BTreeMap<Key, Vec<Packed>>,
+    /// Later fine buckets, unsorted, packed from their starts: bucket `b` (its start
+    /// `b << FINE_BITS`) at `b % RING`. Every non-empty one is in `base..base + RING`.
+    fine: Box<[Vec<Packed>; RING]>,
+    /// Which of `fine` hold timers, a bit each.
+    full: u128,
+    /// The first fine bucket the ring can hold.
+    base: i64,
+    /// Coarse buckets by start, unsorted, packed from their starts.
+    far: BTreeMap<Ts, Vec<Packed>>,
     len: usize,
     /// Emptied vectors, reused for new buckets.
     spare: Vec<Vec<Packed>>,
@@ -95,6 +107,9 @@ impl Default for TimerQueue {
             head: 0,
             near_start: Ts::MIN,
             soon: BinaryHeap::new(),
+            fine: Box::new(std::array::from_fn(|_| Vec::new())),
+            full: 0,
+            base: (Ts::MIN >> FINE_BITS) + 1,
             far: BTreeMap::new(),
             len: 0,
             spare: Vec::new(),
@@ -116,13 +131,15 @@ impl TimerQueue {
         self.len
     }
 
-    /// Bytes the queue holds on the heap: vectors' capacities, and about 48 bytes per bucket
-    /// for the map's nodes.
+    /// Bytes the queue holds on the heap: vectors' capacities, the ring, and about 48 bytes
+    /// per coarse bucket for the map's nodes.
     pub(crate) fn heap_bytes(&self) -> usize {
         let packed = self.near.capacity()
+            + self.fine.iter().map(Vec::capacity).sum::<usize>()
             + self.far.values().map(Vec::capacity).sum::<usize>()
             + self.spare.iter().map(Vec::capacity).sum::<usize>();
         packed * std::mem::size_of::<Packed>()
+            + std::mem::size_of::<[Vec<Packed>; RING]>()
             + self.soon.capacity() * std::mem::size_of::<Timer>()
             + self.far.len() * 48
     }
@@ -175,18 +192,43 @@ impl TimerQueue {
         if x.0 <= near_last {
             self.soon.push(Reverse(x));
         } else if (x.0 >> COARSE_BITS) <= (near_last >> COARSE_BITS).saturating_add(1) {
-            self.put((start(x.0, FINE_BITS), 1), x);
+            self.put_fine(x);
         } else {
-            self.put((start(x.0, COARSE_BITS), 0), x);
+            let spare = &mut self.spare;
+            let at = start(x.0, COARSE_BITS);
+            self.far
+                .entry(at)
+                .or_insert_with(|| spare.pop().unwrap_or_default())
+                .push(pack(at, x));
         }
     }
 
-    fn put(&mut self, key: Key, x: Timer) {
-        let spare = &mut self.spare;
-        self.far
-            .entry(key)
-            .or_insert_with(|| spare.pop().unwrap_or_default())
-            .push(pack(key.0, x));
+    /// Appends `x` to its fine bucket, which must be one the ring holds.
+    fn put_fine(&mut self, x: Timer) {
+        let b = x.0 >> FINE_BITS;
+        debug_assert!(
+            b >= self.base && b - self.base < RING as i64,
+            "a bucket off the ring"
+        );
+        let k = b as usize % RING;
+        let v = &mut self.fine[k];
+        if v.capacity() == 0 {
+            if let Some(s) = self.spare.pop() {
+                *v = s;
+            }
+        }
+        v.push(pack(b << FINE_BITS, x));
+        self.full |= 1 << k;
+    }
+
+    /// The earliest non-empty fine bucket: its number and its place in the ring.
+    fn first_fine(&self) -> Option<(i64, usize)> {
+        if self.full == 0 {
+            return None;
+        }
+        let from = self.base as usize % RING;
+        let off = self.full.rotate_right(from as u32).trailing_zeros() as usize;
+        Some((self.base + off as i64, (from + off) % RING))
     }
 
     /// Keeps an emptied vector for a new bucket.
@@ -219,23 +261,37 @@ impl TimerQueue {
         Some(t)
     }
 
-    /// Makes the earliest bucket of `far` the sorted `near` (which is used up, as is
-    /// `soon`).
+    /// Makes the earliest bucket the sorted `near` (which is used up, as is `soon`). A
+    /// coarse bucket that starts no later than the earliest fine one is spread into fine ones
+    /// first. Then no fine bucket is earlier than it, and none is later than the next coarse
+    /// one's end (fine ones are made only that far ahead), so the ring holds them all; with
+    /// none, the ring starts at it.
     fn refill(&mut self) {
-        while let Some(((at, fine), mut next)) = self.far.pop_first() {
-            if fine == 0 {
+        loop {
+            let fine = self.first_fine();
+            let coarse = self.far.first_key_value().map(|(at, _)| *at);
+            if let Some(at) = coarse.filter(|at| fine.is_none_or(|(b, _)| *at <= b << FINE_BITS)) {
+                let (_, mut next) = self.far.pop_first().expect("a coarse bucket");
+                if fine.is_none() {
+                    self.base = at >> FINE_BITS;
+                }
                 for x in next.drain(..) {
-                    let x = unpack(at, x);
-                    self.put((start(x.0, FINE_BITS), 1), x);
+                    self.put_fine(unpack(at, x));
                 }
                 self.recycle(next);
                 continue;
             }
+            let Some((b, k)) = fine else {
+                return;
+            };
+            let mut next = std::mem::take(&mut self.fine[k]);
+            self.full &= !(1 << k);
             next.sort_unstable();
             let used = std::mem::replace(&mut self.near, next);
             self.head = 0;
             self.recycle(used);
-            self.near_start = at;
+            self.near_start = b << FINE_BITS;
+            self.base = b + 1;
             return;
         }
     }
