@@ -70,6 +70,10 @@ impl bincode::Encode for TermState {
     }
 }
 
+/// A stored term state whose times are not ascending: every search of them would go wrong.
+const OUT_OF_ORDER: bincode::error::DecodeError =
+    bincode::error::DecodeError::Other("a term state whose times are out of order");
+
 impl<C> bincode::Decode<C> for TermState {
     fn decode<D: bincode::de::Decoder<Context = C>>(
         d: &mut D,
@@ -79,8 +83,20 @@ impl<C> bincode::Decode<C> for TermState {
             1 => TermState::Counter(u64::decode(d)?),
             2 => TermState::Total(i128::decode(d)?),
             3 => TermState::Latest(Option::<i64>::decode(d)?),
-            4 => TermState::of_times(&Vec::<i64>::decode(d)?),
-            5 => TermState::Window(Vec::decode(d)?),
+            4 => {
+                let times = Vec::<i64>::decode(d)?;
+                if times.windows(2).any(|w| w[1] < w[0]) {
+                    return Err(OUT_OF_ORDER);
+                }
+                TermState::of_times(&times)
+            }
+            5 => {
+                let kept: Vec<(i64, i128)> = Vec::decode(d)?;
+                if kept.windows(2).any(|w| w[1].0 < w[0].0) {
+                    return Err(OUT_OF_ORDER);
+                }
+                TermState::Window(kept)
+            }
             _ => return Err(bincode::error::DecodeError::Other("an unknown term state")),
         })
     }
@@ -534,6 +550,28 @@ impl Slots {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Stored times out of order are a damaged snapshot: an error, not a state whose
+    /// searches answer wrongly; in order (ties too) they read back as stored.
+    #[test]
+    fn stored_times_out_of_order_are_refused() {
+        use crate::codec::{pack, unpack};
+        for times in [
+            vec![5i64, 3],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0],
+        ] {
+            let err = unpack::<TermState>(&pack(&TermState::LatestK(times))).unwrap_err();
+            assert!(err.to_string().contains("out of order"), "{err}");
+        }
+        let window = TermState::Window(vec![(4, 1), (2, 1)]);
+        assert!(unpack::<TermState>(&pack(&window)).is_err());
+        for times in [vec![3i64, 3, 5], (0..20).collect()] {
+            let s = TermState::of_times(&times);
+            assert_eq!(unpack::<TermState>(&pack(&s)).unwrap(), s);
+        }
+        let window = TermState::Window(vec![(2, 1), (2, 5), (4, 1)]);
+        assert_eq!(unpack::<TermState>(&pack(&window)).unwrap(), window);
+    }
 
     proptest! {
         /// The threshold read answers as counting does, for every kind of state that keeps
