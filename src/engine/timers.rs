@@ -362,6 +362,56 @@ mod tests {
         }
     }
 
+    /// A long run as a shard sees it: time moves on, each pop pushes the contact's next
+    /// instant minutes to months ahead, and events push timers for now and the past too.
+    /// The ring wraps many times over; the queue pops what a heap pops.
+    #[test]
+    fn a_long_run_pops_as_a_heap_does() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const MINUTE: i64 = 60_000;
+        let ahead = |r: u64| match r % 8 {
+            0 => -((r >> 8) as i64 % (120 * MINUTE)),
+            1..=4 => (r >> 8) as i64 % (2 * 24 * 60 * MINUTE),
+            5 | 6 => (r >> 8) as i64 % (30 * 24 * 60 * MINUTE),
+            _ => (r >> 8) as i64 % (400 * 24 * 60 * MINUTE),
+        };
+        let mut q = TimerQueue::default();
+        let mut heap = BinaryHeap::new();
+        let mut now: Ts = 1_780_000_000_000;
+        for c in 0..2_000u32 {
+            let t = now + ahead(next());
+            q.push((t, c));
+            heap.push(Reverse((t, c)));
+        }
+        for _ in 0..200_000 {
+            now += (next() % (20 * MINUTE as u64)) as i64;
+            while let Some(t) = q.pop_if(|(t, _)| t <= now) {
+                assert_eq!(Some(Reverse(t)), heap.pop());
+                let r = next();
+                if r % 5 != 0 {
+                    let u = (now + ahead(r).abs(), t.1);
+                    q.push(u);
+                    heap.push(Reverse(u));
+                }
+            }
+            let r = next();
+            let u = (now + ahead(r), (r >> 40) as u32 % 2_000);
+            q.push(u);
+            heap.push(Reverse(u));
+            assert_eq!(q.len(), heap.len());
+        }
+        while let Some(t) = q.pop() {
+            assert_eq!(Some(Reverse(t)), heap.pop());
+        }
+        assert!(heap.is_empty());
+    }
+
     #[test]
     fn buckets_start_at_multiples_of_their_width() {
         assert_eq!(start(WIDTH - 1, FINE_BITS), 0);
