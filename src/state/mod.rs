@@ -53,11 +53,33 @@ pub(crate) struct Lww<T> {
     pub(crate) value: T,
 }
 
-/// Keyed last-writer-wins registers, small and unsorted (few keys per contact).
-#[derive(Debug, Clone, Default, bincode::Encode, bincode::Decode)]
-#[bincode(borrow_decode_bounds = "T: bincode::Decode<__Context>")]
+/// Keyed last-writer-wins registers, small and unsorted (few keys per contact). A stored
+/// map that names a key twice is refused: every lookup would see only the first.
+#[derive(Debug, Clone, Default, bincode::Encode)]
 pub(crate) struct LwwMap<T> {
     items: Small<[(Sym, Lww<T>); 1]>,
+}
+
+impl<C, T: bincode::Decode<C>> bincode::Decode<C> for LwwMap<T> {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let items: Small<[(Sym, Lww<T>); 1]> = bincode::Decode::decode(d)?;
+        for (i, (k, _)) in items.iter().enumerate() {
+            if items[..i].iter().any(|(seen, _)| seen == k) {
+                return Err(bincode::error::DecodeError::Other("a key listed twice"));
+            }
+        }
+        Ok(LwwMap { items })
+    }
+}
+
+impl<'de, C, T: bincode::Decode<C>> bincode::BorrowDecode<'de, C> for LwwMap<T> {
+    fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        bincode::Decode::decode(d)
+    }
 }
 
 impl<T> LwwMap<T> {
@@ -485,6 +507,32 @@ impl ContactState {
 mod tests {
     use super::*;
     use crate::codec::{pack, unpack};
+
+    /// A stored map that names a key twice is refused; one with distinct keys reads back,
+    /// its bytes as the derived form wrote them.
+    #[test]
+    fn a_map_naming_a_key_twice_is_refused() {
+        let at = |ts| Stamp { ts, seq: 1 };
+        let mut m = LwwMap::default();
+        m.set(Sym(1), at(5), true);
+        m.set(Sym(2), at(6), false);
+        let back: LwwMap<bool> = unpack(&pack(&m)).unwrap();
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            [(Sym(1), &true), (Sym(2), &false)]
+        );
+        assert_eq!(pack(&m), pack(&m.items));
+        let mut twice = m.clone();
+        twice.items.0.push((
+            Sym(1),
+            Lww {
+                at: at(7),
+                value: false,
+            },
+        ));
+        let err = unpack::<LwwMap<bool>>(&pack(&twice)).unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
 
     /// The bytes a `Commerce` with optional times was stored as.
     type Stored = (u32, u32, Money, Option<Ts>, Option<Ts>);
