@@ -13,7 +13,8 @@
 //!   too sparse for fine buckets, whose vectors then cost more than the timers. A coarse
 //!   bucket, when it is the earliest, is spread into fine ones. The fine buckets that can
 //!   hold timers are at most 128 consecutive ones, so they live in a ring of 128 vectors,
-//!   found by the bucket's number, with a bit each for the non-empty ones (`fine`, `full`);
+//!   found by the bucket's number, with a bit each for the non-empty ones (`fine`, `full`),
+//!   starting with the bucket after `near`'s;
 //!   the coarse ones, few and far apart, in an ordered map (`far`). (All buckets were in the
 //!   map until the twenty-second session: finding a fine bucket there was a fifth of a
 //!   push.)
@@ -87,12 +88,11 @@ pub(crate) struct TimerQueue {
     /// Timers pushed at or before `near_last` after `near` was sorted.
     soon: BinaryHeap<Reverse<Timer>>,
     /// Later fine buckets, unsorted, packed from their starts: bucket `b` (its start
-    /// `b << FINE_BITS`) at `b % RING`. Every non-empty one is in `base..base + RING`.
+    /// `b << FINE_BITS`) at `b % RING`. Every non-empty one is among the `RING` buckets from
+    /// [`TimerQueue::base`] on.
     fine: Box<[Vec<Packed>; RING]>,
     /// Which of `fine` hold timers, a bit each.
     full: u128,
-    /// The first fine bucket the ring can hold.
-    base: i64,
     /// Coarse buckets by start, unsorted, packed from their starts.
     far: BTreeMap<Ts, Vec<Packed>>,
     len: usize,
@@ -109,7 +109,6 @@ impl Default for TimerQueue {
             soon: BinaryHeap::new(),
             fine: Box::new(std::array::from_fn(|_| Vec::new())),
             full: 0,
-            base: (Ts::MIN >> FINE_BITS) + 1,
             far: BTreeMap::new(),
             len: 0,
             spare: Vec::new(),
@@ -203,11 +202,16 @@ impl TimerQueue {
         }
     }
 
+    /// The first fine bucket the ring holds: the one after `near`'s.
+    fn base(&self) -> i64 {
+        (self.near_start >> FINE_BITS) + 1
+    }
+
     /// Appends `x` to its fine bucket, which must be one the ring holds.
     fn put_fine(&mut self, x: Timer) {
         let b = x.0 >> FINE_BITS;
         debug_assert!(
-            b >= self.base && b - self.base < RING as i64,
+            b >= self.base() && b - self.base() < RING as i64,
             "a bucket off the ring"
         );
         let k = b as usize % RING;
@@ -226,9 +230,10 @@ impl TimerQueue {
         if self.full == 0 {
             return None;
         }
-        let from = self.base as usize % RING;
+        let base = self.base();
+        let from = base as usize % RING;
         let off = self.full.rotate_right(from as u32).trailing_zeros() as usize;
-        Some((self.base + off as i64, (from + off) % RING))
+        Some((base + off as i64, (from + off) % RING))
     }
 
     /// Keeps an emptied vector for a new bucket.
@@ -265,7 +270,7 @@ impl TimerQueue {
     /// coarse bucket that starts no later than the earliest fine one is spread into fine ones
     /// first. Then no fine bucket is earlier than it, and none is later than the next coarse
     /// one's end (fine ones are made only that far ahead), so the ring holds them all; with
-    /// none, the ring starts at it.
+    /// none, `near` (used up) moves to the bucket before it, so that the ring starts at it.
     fn refill(&mut self) {
         loop {
             let fine = self.first_fine();
@@ -273,7 +278,8 @@ impl TimerQueue {
             if let Some(at) = coarse.filter(|at| fine.is_none_or(|(b, _)| *at <= b << FINE_BITS)) {
                 let (_, mut next) = self.far.pop_first().expect("a coarse bucket");
                 if fine.is_none() {
-                    self.base = at >> FINE_BITS;
+                    // A multiple of the width after `near_last`: this does not overflow.
+                    self.near_start = at - WIDTH;
                 }
                 for x in next.drain(..) {
                     self.put_fine(unpack(at, x));
@@ -291,7 +297,6 @@ impl TimerQueue {
             self.head = 0;
             self.recycle(used);
             self.near_start = b << FINE_BITS;
-            self.base = b + 1;
             return;
         }
     }

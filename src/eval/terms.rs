@@ -85,14 +85,14 @@ impl<C> bincode::Decode<C> for TermState {
             3 => TermState::Latest(Option::<i64>::decode(d)?),
             4 => {
                 let times = Vec::<i64>::decode(d)?;
-                if times.windows(2).any(|w| w[1] < w[0]) {
+                if !times.is_sorted() {
                     return Err(OUT_OF_ORDER);
                 }
                 TermState::of_times(&times)
             }
             5 => {
                 let kept: Vec<(i64, i128)> = Vec::decode(d)?;
-                if kept.windows(2).any(|w| w[1].0 < w[0].0) {
+                if !kept.is_sorted_by_key(|x| x.0) {
                     return Err(OUT_OF_ORDER);
                 }
                 TermState::Window(kept)

@@ -453,7 +453,7 @@ impl<C> bincode::Decode<C> for Timeline {
         if entries.len() > u32::MAX as usize {
             return Err(bincode::error::DecodeError::Other("a timeline too long"));
         }
-        if entries.windows(2).any(|w| w[1].at < w[0].at) {
+        if !entries.is_sorted_by_key(|e| e.at) {
             return Err(bincode::error::DecodeError::Other(
                 "a timeline whose entries are out of time order",
             ));
