@@ -11,6 +11,8 @@
 //! session), and cost nothing on one thread. The copy is what `realloc` does anyway when the
 //! block cannot grow in place.
 
+use thin_vec::ThinVec;
+
 /// Makes room for at least `additional` more elements in `v`, giving it a capacity of exactly
 /// `v.len() + additional` when it must grow; the elements move to the new block.
 pub(crate) fn reserve_exact<T>(v: &mut Vec<T>, additional: usize) {
@@ -20,6 +22,25 @@ pub(crate) fn reserve_exact<T>(v: &mut Vec<T>, additional: usize) {
     let mut grown = Vec::with_capacity(v.len() + additional);
     grown.append(v);
     *v = grown;
+}
+
+/// [`reserve_exact`] for a [`ThinVec`], which keeps its length and capacity on the heap.
+pub(crate) fn reserve_exact_thin<T>(v: &mut ThinVec<T>, additional: usize) {
+    if v.capacity() - v.len() >= additional {
+        return;
+    }
+    let mut grown = ThinVec::with_capacity(v.len() + additional);
+    grown.append(v);
+    *v = grown;
+}
+
+/// The heap bytes a [`ThinVec`] holds: its places, and the header with its length and
+/// capacity (none while it has never allocated).
+pub(crate) fn thin_heap_bytes<T>(v: &ThinVec<T>) -> usize {
+    match v.capacity() {
+        0 => 0,
+        n => 2 * std::mem::size_of::<usize>() + n * std::mem::size_of::<T>(),
+    }
 }
 
 #[cfg(test)]

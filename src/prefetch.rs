@@ -17,12 +17,6 @@ pub(crate) fn prefetch_ends<T>(s: &[T]) {
     }
 }
 
-/// Asks for every cache line of `s`, up to `most` of them.
-#[inline]
-pub(crate) fn prefetch_all<T>(s: &[T], most: usize) {
-    prefetch_lines(s.as_ptr().cast(), std::mem::size_of_val(s), most);
-}
-
 /// Asks for the cache lines of `*r` (up to eight of them) to be loaded. It changes nothing a
 /// program can observe, and does nothing on processors without such a hint.
 #[inline]

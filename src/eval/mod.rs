@@ -35,6 +35,7 @@ pub(crate) use bits::Bits;
 use compiled::{Reads, Terms, Test};
 use score::RuleScore;
 use terms::{Slots, TermState, NEVER};
+use thin_vec::ThinVec;
 use value::{arith, compare, Val};
 
 /// What one evaluation changed.
@@ -176,9 +177,10 @@ pub(crate) struct EvalState {
     /// States of the aggregate terms that hold something (profile-derived terms keep nothing
     /// here).
     terms: Slots,
-    /// One per score rule (a boxed slice: 16 bytes, not a vector's 24; the count is fixed by
-    /// the rules).
-    scores: Box<[RuleScore]>,
+    /// One per score rule. A thin vector (its length on the heap, with the rules' scores)
+    /// takes 8 bytes of the slot; a boxed slice took 16. With no score rules it holds no
+    /// allocation.
+    scores: ThinVec<RuleScore>,
     /// Per predicate: in the segment, or holding the tag.
     pub(crate) held: Bits,
     /// The next instant a timer should bring this contact back; [`NEVER`] for none (an
@@ -195,7 +197,7 @@ impl Default for EvalState {
     fn default() -> EvalState {
         EvalState {
             terms: Slots::default(),
-            scores: Box::default(),
+            scores: ThinVec::new(),
             held: Bits::default(),
             timer: NEVER,
             at: 0,
@@ -209,9 +211,9 @@ impl EvalState {
         (self.timer != NEVER).then_some(self.timer)
     }
 
-    /// The term slots held (for a prefetch).
-    pub(crate) fn slots(&self) -> &[terms::SlotState] {
-        self.terms.as_slice()
+    /// Asks for the term slots to be loaded (see `Slots::prefetch`).
+    pub(crate) fn prefetch_slots(&self) {
+        self.terms.prefetch();
     }
 
     /// This state as a snapshot stores it, under the rules `ev` it was evaluated by: its
@@ -243,7 +245,7 @@ impl bincode::Encode for StoredEval<'_> {
     ) -> Result<(), bincode::error::EncodeError> {
         (
             &self.terms,
-            &self.st.scores,
+            &self.st.scores[..],
             &self.st.held,
             &self.st.timer(),
         )
@@ -257,7 +259,7 @@ impl bincode::Encode for EvalState {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (&self.terms, &self.scores, &self.held, &self.timer()).encode(e)
+        (&self.terms, &self.scores[..], &self.held, &self.timer()).encode(e)
     }
 }
 
@@ -265,10 +267,11 @@ impl<C> bincode::Decode<C> for EvalState {
     fn decode<D: bincode::de::Decoder<Context = C>>(
         d: &mut D,
     ) -> Result<Self, bincode::error::DecodeError> {
-        let (terms, scores, held, timer): (_, _, _, Option<i64>) = bincode::Decode::decode(d)?;
+        let (terms, scores, held, timer): (_, Vec<RuleScore>, _, Option<i64>) =
+            bincode::Decode::decode(d)?;
         Ok(EvalState {
             terms,
-            scores,
+            scores: scores.into(),
             held,
             timer: timer.unwrap_or(NEVER),
             at: 0,
@@ -655,7 +658,9 @@ impl Evaluator {
     pub(crate) fn new_state(&self) -> EvalState {
         EvalState {
             terms: Slots::default(),
-            scores: vec![RuleScore::default(); self.plan.scores.len()].into_boxed_slice(),
+            scores: std::iter::repeat_with(RuleScore::default)
+                .take(self.plan.scores.len())
+                .collect(),
             held: Bits::default(),
             timer: NEVER,
             at: i64::MIN,
@@ -973,8 +978,7 @@ impl Evaluator {
             }
             TermKind::BrandsActive { window } => cx
                 .state
-                .brands
-                .iter()
+                .brands()
                 .filter(|(_, b)| b.last_seen > tau - window)
                 .count() as f64,
             TermKind::Score => self.score(st) as f64,
@@ -1343,7 +1347,7 @@ impl Evaluator {
         };
         match &self.plan.terms[t].kind {
             TermKind::BrandsActive { window } => {
-                for (_, b) in state.brands.iter() {
+                for (_, b) in state.brands() {
                     cand(b.last_seen.saturating_add(*window));
                 }
             }
@@ -1436,7 +1440,7 @@ impl Evaluator {
     /// Bytes held by an evaluation state beyond its struct.
     pub(crate) fn heap_bytes(st: &EvalState) -> usize {
         st.terms.heap_bytes()
-            + st.scores.len() * std::mem::size_of::<RuleScore>()
+            + crate::grow::thin_heap_bytes(&st.scores)
             + st.scores.iter().map(RuleScore::heap_bytes).sum::<usize>()
             + st.held.heap_bytes()
     }
@@ -1511,7 +1515,7 @@ mod tests {
                 timer,
                 ..EvalState::default()
             };
-            let as_before = (&st.terms, &st.scores, &st.held, &stored);
+            let as_before = (&st.terms, &st.scores[..], &st.held, &stored);
             assert_eq!(crate::codec::pack(&st), crate::codec::pack(&as_before));
             let back: EvalState = crate::codec::unpack(&crate::codec::pack(&st)).unwrap();
             assert_eq!(back.timer(), stored);

@@ -127,6 +127,15 @@ pub(crate) struct Commerce {
 }
 
 impl Commerce {
+    /// No purchases and no refunds.
+    pub(crate) const ZERO: Commerce = Commerce {
+        purchases: 0,
+        refunds: 0,
+        revenue: Money(0),
+        first: 0,
+        last: 0,
+    };
+
     pub(crate) fn first_purchase(&self) -> Option<Ts> {
         (self.purchases > 0).then_some(self.first)
     }
@@ -238,7 +247,9 @@ pub(crate) struct ContactState {
     pub(crate) identified: bool,
     pub(crate) channels: channels::ChannelTimes,
     pub(crate) totals: Commerce,
-    pub(crate) brands: brands::Brands,
+    /// Read through [`ContactState::brands`]: a single brand's activity is the contact's own
+    /// (see [`brands::Brands`]).
+    brands: brands::Brands,
     /// Boxed: most contacts never fill a cart, and a small profile keeps more of them in cache.
     pub(crate) cart: Option<Box<cart::Cart>>,
     /// Boxed for the same reason: consents, attributes and manual tags.
@@ -297,7 +308,8 @@ impl bincode::Encode for ContactState {
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
         (self.first_seen, self.last_seen, u64::from(self.events)).encode(e)?;
-        (&self.channels, &self.totals, &self.brands).encode(e)?;
+        let brands = self.brands.stored(self.whole());
+        (&self.channels, &self.totals, &brands).encode(e)?;
         (&self.cart, &self.prefs, &self.timeline).encode(e)
     }
 }
@@ -308,7 +320,7 @@ impl<C> bincode::Decode<C> for ContactState {
     ) -> Result<Self, bincode::error::DecodeError> {
         use bincode::Decode;
         let (first_seen, last_seen, events): (Ts, Ts, u64) = Decode::decode(d)?;
-        Ok(ContactState {
+        let mut state = ContactState {
             first_seen,
             last_seen,
             events: u32::try_from(events).unwrap_or(u32::MAX),
@@ -319,12 +331,34 @@ impl<C> bincode::Decode<C> for ContactState {
             cart: Decode::decode(d)?,
             prefs: Decode::decode(d)?,
             timeline: Decode::decode(d)?,
-        })
+        };
+        let whole = state.whole();
+        state.brands.settle(whole);
+        Ok(state)
     }
 }
 bincode::impl_borrow_decode!(ContactState);
 
 impl ContactState {
+    /// The contact's own activity, as a brand's is counted: its purchase totals and the
+    /// last time it was seen.
+    fn whole(&self) -> BrandStats {
+        BrandStats {
+            commerce: self.totals,
+            last_seen: self.last_seen,
+        }
+    }
+
+    /// The brands the contact has events with and their activity, in the order first seen.
+    pub(crate) fn brands(&self) -> impl Iterator<Item = (Sym, BrandStats)> + '_ {
+        self.brands.iter(self.whole())
+    }
+
+    /// The brands' pairs when they are on the heap, for a prefetch.
+    pub(crate) fn spilled_brands(&self) -> Option<&[(Sym, BrandStats)]> {
+        self.brands.spilled()
+    }
+
     fn cart_mut(&mut self) -> &mut cart::Cart {
         self.cart.get_or_insert_with(Box::default)
     }
@@ -367,15 +401,24 @@ impl ContactState {
     pub(crate) fn apply(&mut self, ev: &Touch<'_>, seq: u64, syms: &Interner, cfg: &StateConfig) {
         let at = Stamp { ts: ev.ts, seq };
         let ts = ev.ts;
+        let brand = syms.intern(ev.brand);
+        // The brand's activity first, from the contact's as it is before the event.
+        let whole = self.whole();
+        if let Some(b) = self
+            .brands
+            .touch((!ev.brand.is_empty()).then_some(brand), whole)
+        {
+            b.last_seen = b.last_seen.max(ts);
+            match &ev.payload {
+                Payload::Purchase { amount, .. } => b.commerce.purchase(ts, *amount),
+                Payload::Refund { amount, .. } => b.commerce.refund(*amount),
+                _ => {}
+            }
+        }
         self.events = self.events.saturating_add(1);
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
         self.channels.see(ev.channel, ts);
-        let brand = syms.intern(ev.brand);
-        if !ev.brand.is_empty() {
-            let b = self.brands.entry(brand);
-            b.last_seen = b.last_seen.max(ts);
-        }
         match &ev.payload {
             Payload::CartAdd {
                 product,
@@ -392,18 +435,12 @@ impl ContactState {
             }
             Payload::Purchase { amount: a, .. } => {
                 self.totals.purchase(ts, *a);
-                if !ev.brand.is_empty() {
-                    self.brands.entry(brand).commerce.purchase(ts, *a);
-                }
                 // The cart remembers the purchase even when empty, so that a late
                 // `cart_add` from before it is ignored.
                 self.cart_mut().purchase(at);
             }
             Payload::Refund { amount: a, .. } => {
                 self.totals.refund(*a);
-                if !ev.brand.is_empty() {
-                    self.brands.entry(brand).commerce.refund(*a);
-                }
             }
             Payload::Consent { topic, granted } => {
                 let t = syms.intern(topic);
@@ -438,17 +475,16 @@ impl ContactState {
 
     /// Folds another contact's state into this one, exactly (see the module docs).
     pub(crate) fn absorb(&mut self, o: ContactState, cfg: &StateConfig) {
+        let (mine, theirs) = (self.whole(), o.whole());
+        self.brands.absorb(mine, o.brands, theirs);
         self.first_seen = self.first_seen.min(o.first_seen);
         self.last_seen = self.last_seen.max(o.last_seen);
         self.events = self.events.saturating_add(o.events);
         self.identified |= o.identified;
         self.channels.absorb(&o.channels);
         self.totals.absorb(o.totals);
-        for (b, s) in o.brands.iter() {
-            let mine = self.brands.entry(b);
-            mine.commerce.absorb(s.commerce);
-            mine.last_seen = mine.last_seen.max(s.last_seen);
-        }
+        let whole = self.whole();
+        self.brands.settle(whole);
         match (&mut self.cart, o.cart) {
             (Some(mine), Some(theirs)) => mine.absorb(*theirs),
             (mine @ None, theirs) => *mine = theirs,
@@ -472,7 +508,7 @@ impl ContactState {
                 && p.attributes.items.iter().all(|(k, _)| ok(*k))
                 && p.tags.items.iter().all(|(k, _)| ok(*k))
         });
-        if !(self.brands.iter().all(|(b, _)| ok(b))
+        if !(self.brands.names().all(ok)
             && prefs_ok
             && self.cart.as_ref().is_none_or(|c| c.names_below(symbols)))
         {
@@ -588,7 +624,7 @@ mod tests {
         };
         let as_before = (
             (a.first_seen, a.last_seen, u64::from(a.events)),
-            (&a.channels, &a.totals, &a.brands),
+            (&a.channels, &a.totals, &a.brands.stored(a.whole())),
             (&a.cart, &a.prefs, &a.timeline),
         );
         assert_eq!(pack(&a), pack(&as_before));
@@ -606,7 +642,7 @@ mod tests {
         assert_eq!((a.events, a.identified), (u32::MAX, true));
         let big = (
             (a.first_seen, a.last_seen, u64::from(u32::MAX) + 7),
-            (&a.channels, &a.totals, &a.brands),
+            (&a.channels, &a.totals, &a.brands.stored(a.whole())),
             (&a.cart, &a.prefs, &a.timeline),
         );
         assert_eq!(

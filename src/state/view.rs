@@ -170,8 +170,7 @@ impl ContactState {
             first_purchase: self.totals.first_purchase(),
             last_purchase: self.totals.last_purchase(),
             brands: self
-                .brands
-                .iter()
+                .brands()
                 .map(|(b, s)| {
                     (
                         name(b),
