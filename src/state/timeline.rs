@@ -43,8 +43,21 @@ impl Entry {
 
 /// The kept entries, oldest first, packed one after another into one byte buffer: a profile
 /// keeps ten events by default, and as structs they cost more than the rest of the profile.
-/// The buffer starts with a time (eight bytes, little-endian), the *base*; each entry is then
-/// written as a group of [`crate::codec::tagged`] fields:
+/// The buffer starts with a header of [`PREFIX`] bytes, all little-endian:
+///
+/// ```text
+/// i64 base      the time the oldest kept entry's is written from
+/// i64 last      the newest entry's time: an event later than it is appended without
+///               reading any entry
+/// u32 head      where the oldest kept entry starts (at least PREFIX)
+/// u32 len       how many entries are kept
+/// ```
+///
+/// An empty timeline has no buffer at all, and reads as zeros. (The last three lived in the
+/// contact's slot until the twenty-third session; on the heap, beside the base that every
+/// event's removal of the oldest entry writes anyway, they cost the slot nothing, which
+/// brought it to three cache lines.) Each entry is then written as a group of
+/// [`crate::codec::tagged`] fields:
 ///
 /// ```text
 /// u8 tag: the lengths of the four fields below
@@ -69,22 +82,22 @@ impl Entry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Timeline {
     buf: Vec<u8>,
-    /// Where the oldest kept entry starts in `buf` (0 when empty, else at least [`BASE`]).
-    head: u32,
-    len: u32,
-    /// The newest entry's time (0 when empty): an event later than it is appended without
-    /// reading the buffer.
-    last_ts: i64,
 }
 
-/// The bytes of the base time at the start of a timeline's buffer.
-const BASE: usize = 8;
+/// The header's bytes at the start of a timeline's buffer, and where its fields are.
+const PREFIX: usize = 24;
+const AT_BASE: usize = 0;
+const AT_LAST: usize = 8;
+const AT_HEAD: usize = 16;
+const AT_LEN: usize = 20;
 
 /// Equal when the kept entries are: the base, the bytes before `head` and spare capacity
 /// do not count.
 impl PartialEq for Timeline {
     fn eq(&self, other: &Timeline) -> bool {
-        self.len == other.len && self.last_ts == other.last_ts && self.entries().eq(other.entries())
+        self.len() == other.len()
+            && self.last_ts() == other.last_ts()
+            && self.entries().eq(other.entries())
     }
 }
 
@@ -214,18 +227,59 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, prev_ts: i64) {
 }
 
 impl Timeline {
+    /// A header field (0 while there is no buffer).
+    fn field<const N: usize>(&self, at: usize) -> [u8; N] {
+        match self.buf.get(at..at + N) {
+            Some(b) => b.try_into().expect("N bytes"),
+            None => [0; N],
+        }
+    }
+
+    fn set_field(&mut self, at: usize, bytes: &[u8]) {
+        self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
     /// The base: the time the oldest kept entry's is written from.
     fn base(&self) -> i64 {
-        match self.buf.get(..BASE) {
-            Some(b) => i64::from_le_bytes(b.try_into().expect("eight bytes")),
-            None => 0,
-        }
+        i64::from_le_bytes(self.field(AT_BASE))
+    }
+
+    /// The newest entry's time (0 when empty).
+    fn last_ts(&self) -> i64 {
+        i64::from_le_bytes(self.field(AT_LAST))
+    }
+
+    /// Where the oldest kept entry starts (0 when empty).
+    fn head(&self) -> usize {
+        u32::from_le_bytes(self.field(AT_HEAD)) as usize
+    }
+
+    /// How many entries are kept.
+    pub(crate) fn len(&self) -> usize {
+        u32::from_le_bytes(self.field(AT_LEN)) as usize
+    }
+
+    fn set_len(&mut self, len: usize) {
+        self.set_field(AT_LEN, &(len as u32).to_le_bytes());
+    }
+
+    fn set_head(&mut self, head: usize) {
+        self.set_field(AT_HEAD, &(head as u32).to_le_bytes());
+    }
+
+    /// Starts an empty buffer's header for a first entry at `ts`.
+    fn start(buf: &mut Vec<u8>, ts: i64) {
+        debug_assert!(buf.is_empty());
+        buf.extend_from_slice(&ts.to_le_bytes());
+        buf.extend_from_slice(&ts.to_le_bytes());
+        buf.extend_from_slice(&(PREFIX as u32).to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
     }
 
     fn reader(&self) -> Reader<'_> {
         Reader {
             buf: &self.buf,
-            pos: self.head as usize,
+            pos: self.head(),
             prev_ts: self.base(),
         }
     }
@@ -236,19 +290,17 @@ impl Timeline {
             return Timeline::default();
         };
         let mut buf = Vec::new();
-        buf.extend_from_slice(&first.at.ts.to_le_bytes());
+        Timeline::start(&mut buf, first.at.ts);
         let mut prev = first.at.ts;
         for e in entries {
             put_entry(&mut buf, e, prev);
             prev = e.at.ts;
         }
         buf.shrink_to_fit();
-        Timeline {
-            buf,
-            head: BASE as u32,
-            len: entries.len() as u32,
-            last_ts: prev,
-        }
+        let mut t = Timeline { buf };
+        t.set_len(entries.len());
+        t.set_field(AT_LAST, &prev.to_le_bytes());
+        t
     }
 
     fn all(&self) -> Vec<Entry> {
@@ -257,26 +309,26 @@ impl Timeline {
 
     /// Removes the oldest entry: its time becomes the base, and `head` moves past it.
     fn pop_front(&mut self) {
-        if self.len <= 1 {
+        let len = self.len();
+        if len <= 1 {
             self.buf.clear();
-            (self.head, self.len, self.last_ts) = (0, 0, 0);
             return;
         }
         let mut r = self.reader();
         r.skip();
         let (ts, next) = (r.prev_ts, r.pos);
-        self.buf[..BASE].copy_from_slice(&ts.to_le_bytes());
-        self.head = next as u32;
-        self.len -= 1;
+        self.set_field(AT_BASE, &ts.to_le_bytes());
+        self.set_head(next);
+        self.set_len(len - 1);
     }
 
     /// Moves the kept bytes to just after the base, taking back the bytes before `head`.
     fn compact(&mut self) {
-        let head = self.head as usize;
-        if head > BASE {
-            self.buf.copy_within(head.., BASE);
-            self.buf.truncate(self.buf.len() - (head - BASE));
-            self.head = BASE as u32;
+        let head = self.head();
+        if head > PREFIX {
+            self.buf.copy_within(head.., PREFIX);
+            self.buf.truncate(self.buf.len() - (head - PREFIX));
+            self.set_head(PREFIX);
         }
     }
 
@@ -296,8 +348,8 @@ impl Timeline {
         let need = live + extra;
         if need > self.buf.capacity() {
             let target = if filled < capacity {
-                // The base is there once, whatever the number of entries.
-                let full = BASE + (need - BASE).saturating_mul(capacity) / filled;
+                // The header is there once, whatever the number of entries.
+                let full = PREFIX + (need - PREFIX).saturating_mul(capacity) / filled;
                 (2 * need).min(full + full / 8)
             } else {
                 need + live / 8
@@ -311,9 +363,7 @@ impl Timeline {
         // Later than the newest kept entry (the usual event) is kept without reading the
         // oldest's stamp.
         capacity > 0
-            && ((self.len as usize) < capacity
-                || at.ts > self.last_ts
-                || self.reader().stamp() < at)
+            && (self.len() < capacity || at.ts > self.last_ts() || self.reader().stamp() < at)
     }
 
     /// Keeps an event, when it is among the latest `capacity`: `head`, and `payload` packed
@@ -326,25 +376,25 @@ impl Timeline {
         }
         let mut n = Count::default();
         payload.pack_into(&mut n);
-        if self.len as usize == capacity {
+        if self.len() == capacity {
             self.pop_front();
         }
-        let newest = self.len == 0
-            || at.ts > self.last_ts
-            || (at.ts == self.last_ts && self.entries().last().is_some_and(|l| l.at < at));
+        let (len, last_ts) = (self.len(), self.last_ts());
+        let newest = len == 0
+            || at.ts > last_ts
+            || (at.ts == last_ts && self.entries().last().is_some_and(|l| l.at < at));
         if newest {
             // The first entry is written from a base of its own time.
-            let (prev, base) = if self.len == 0 {
-                (at.ts, BASE)
+            let (prev, header) = if len == 0 {
+                (at.ts, PREFIX)
             } else {
-                (self.last_ts, 0)
+                (last_ts, 0)
             };
             let g = fields(head, n.0, prev);
-            let extra = base + g.as_bytes().len() + n.0;
-            self.make_room(extra, self.len as usize + 1, capacity);
-            if base > 0 {
-                self.buf.extend_from_slice(&at.ts.to_le_bytes());
-                self.head = BASE as u32;
+            let extra = header + g.as_bytes().len() + n.0;
+            self.make_room(extra, len + 1, capacity);
+            if header > 0 {
+                Timeline::start(&mut self.buf, at.ts);
             }
             let start = self.buf.len();
             self.buf.extend_from_slice(g.as_bytes());
@@ -352,11 +402,11 @@ impl Timeline {
             payload.pack_into(&mut self.buf);
             debug_assert_eq!(
                 self.buf.len() - start,
-                extra - base,
+                extra - header,
                 "the payload packs the same twice"
             );
-            self.last_ts = at.ts;
-            self.len += 1;
+            self.set_field(AT_LAST, &at.ts.to_le_bytes());
+            self.set_len(len + 1);
         } else {
             // A late event: re-pack with it in place.
             let mut bytes = Vec::with_capacity(n.0);
@@ -407,7 +457,7 @@ impl Timeline {
 
     /// Keeps only the latest `capacity` entries.
     pub(crate) fn truncate(&mut self, capacity: usize) {
-        while self.len as usize > capacity {
+        while self.len() > capacity {
             self.pop_front();
         }
         self.compact();
@@ -416,7 +466,7 @@ impl Timeline {
     /// The kept entries, oldest first.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         let mut r = self.reader();
-        (0..self.len).map(move |_| r.entry())
+        (0..self.len()).map(move |_| r.entry())
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -437,7 +487,7 @@ impl bincode::Encode for Timeline {
         &self,
         e: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        u64::from(self.len).encode(e)?;
+        (self.len() as u64).encode(e)?;
         for entry in self.entries() {
             entry.encode(e)?;
         }
@@ -592,7 +642,7 @@ mod tests {
         let err = crate::codec::unpack::<Timeline>(&bytes).unwrap_err();
         assert!(err.to_string().contains("out of time order"), "{err}");
         let same = crate::codec::pack(&vec![e(3), e(3), e(9)]);
-        assert_eq!(crate::codec::unpack::<Timeline>(&same).unwrap().len, 3);
+        assert_eq!(crate::codec::unpack::<Timeline>(&same).unwrap().len(), 3);
     }
 
     /// The latest `capacity` of `entries`, by stamp: what a timeline must hold.
