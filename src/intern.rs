@@ -57,6 +57,7 @@ fn place(s: &str) -> usize {
 }
 
 impl Cache {
+    #[inline]
     fn get(&mut self, id: u64, s: &str) -> Option<Sym> {
         if self.interner != id {
             self.interner = id;

@@ -89,6 +89,7 @@ impl IdKey {
 pub(super) struct AsKey<'a>(pub(super) &'a Identifier);
 
 impl Hash for AsKey<'_> {
+    #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
         match inline_kind(self.0) {
             Some(kind) => hash_inline(kind, self.0.value.as_bytes(), h),
@@ -110,6 +111,7 @@ impl Hash for IdKey {
     }
 }
 
+#[inline]
 fn hash_inline<H: Hasher>(kind: u8, value: &[u8], h: &mut H) {
     h.write_u8(kind);
     h.write(value);

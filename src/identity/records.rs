@@ -141,11 +141,13 @@ mod tests {
         assert!(r.remove(ContactId(64)).is_none());
         assert!(r.remove(ContactId(99_999)).is_none());
         assert_eq!(r.len(), ids.len() - 1);
-        r.update(ContactId(63), |x| x.absorbed = vec![ContactId(64)].into())
-            .unwrap();
+        r.update(ContactId(63), |x| {
+            x.absorbed = thin_vec::thin_vec![ContactId(64)]
+        })
+        .unwrap();
         assert_eq!(
             r.get(ContactId(63), |x| x.absorbed.clone()),
-            Some(vec![ContactId(64)].into())
+            Some(thin_vec::thin_vec![ContactId(64)])
         );
         let mut seen = Vec::new();
         r.for_each_stripe(|it| seen.extend(it.map(|(c, x)| (c.0, x.key().to_string()))));
