@@ -106,10 +106,29 @@ pub(crate) fn unpack<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(v)
 }
 
+/// Whether two of `items` have the same key: a stored map that names a key twice is a
+/// damaged one (a lookup would only ever see the first). Maps read back are small, so this
+/// compares each key with those before it.
+pub(crate) fn repeats_a_key<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> &K) -> bool {
+    (1..items.len()).any(|i| items[..i].iter().any(|x| key(x) == key(&items[i])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Item, Kind, Money, Payload, Value};
+
+    #[test]
+    fn a_repeated_key_is_found_wherever_it_is() {
+        fn first(p: &(u8, char)) -> &u8 {
+            &p.0
+        }
+        assert!(!repeats_a_key(&[], first));
+        assert!(!repeats_a_key(&[(1, 'a')], first));
+        assert!(!repeats_a_key(&[(1, 'a'), (2, 'a'), (3, 'b')], first));
+        assert!(repeats_a_key(&[(1, 'a'), (2, 'b'), (1, 'c')], first));
+        assert!(repeats_a_key(&[(3, 'a'), (2, 'b'), (2, 'c')], first));
+    }
 
     #[test]
     fn payloads_round_trip() {

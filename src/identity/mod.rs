@@ -573,11 +573,9 @@ impl Identity {
         self.records
             .update(survivor, |r| {
                 r.add_ids(gone.ids.0);
-                let mut all = ThinVec::with_capacity(r.absorbed.len() + 1 + gone.absorbed.len());
-                all.extend(std::mem::take(&mut r.absorbed));
-                all.push(from);
-                all.extend(gone.absorbed);
-                r.absorbed = all;
+                r.absorbed.reserve(1 + gone.absorbed.len());
+                r.absorbed.push(from);
+                r.absorbed.extend(gone.absorbed);
             })
             .expect("survivor is live");
         Some(names)

@@ -189,10 +189,8 @@ impl Encode for Stored<'_> {
 impl<C> Decode<C> for Brands {
     fn decode<D: Decoder<Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
         let pairs: Vec<(Sym, BrandStats)> = Decode::decode(d)?;
-        for (i, (b, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(seen, _)| seen == b) {
-                return Err(DecodeError::Other("a brand listed twice"));
-            }
+        if crate::codec::repeats_a_key(&pairs, |(b, _)| b) {
+            return Err(DecodeError::Other("a brand listed twice"));
         }
         Ok(Brands(if pairs.is_empty() {
             List::None

@@ -65,10 +65,8 @@ impl<C, T: bincode::Decode<C>> bincode::Decode<C> for LwwMap<T> {
         d: &mut D,
     ) -> Result<Self, bincode::error::DecodeError> {
         let items: Small<[(Sym, Lww<T>); 1]> = bincode::Decode::decode(d)?;
-        for (i, (k, _)) in items.iter().enumerate() {
-            if items[..i].iter().any(|(seen, _)| seen == k) {
-                return Err(bincode::error::DecodeError::Other("a key listed twice"));
-            }
+        if crate::codec::repeats_a_key(&items, |(k, _)| k) {
+            return Err(bincode::error::DecodeError::Other("a key listed twice"));
         }
         Ok(LwwMap { items })
     }

@@ -255,7 +255,7 @@ impl Timeline {
     }
 
     /// How many entries are kept.
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         u32::from_le_bytes(self.field(AT_LEN)) as usize
     }
 
@@ -265,6 +265,10 @@ impl Timeline {
 
     fn set_head(&mut self, head: usize) {
         self.set_field(AT_HEAD, &(head as u32).to_le_bytes());
+    }
+
+    fn set_last_ts(&mut self, ts: i64) {
+        self.set_field(AT_LAST, &ts.to_le_bytes());
     }
 
     /// Starts an empty buffer's header for a first entry at `ts`.
@@ -299,7 +303,7 @@ impl Timeline {
         buf.shrink_to_fit();
         let mut t = Timeline { buf };
         t.set_len(entries.len());
-        t.set_field(AT_LAST, &prev.to_le_bytes());
+        t.set_last_ts(prev);
         t
     }
 
@@ -359,11 +363,11 @@ impl Timeline {
     }
 
     /// Whether an event at `at` would be kept (it is among the latest `capacity`).
-    fn keeps(&self, at: Stamp, capacity: usize) -> bool {
+    /// (`len` and `last_ts`: the header's, read once by the caller.)
+    fn keeps(&self, at: Stamp, capacity: usize, len: usize, last_ts: i64) -> bool {
         // Later than the newest kept entry (the usual event) is kept without reading the
         // oldest's stamp.
-        capacity > 0
-            && (self.len() < capacity || at.ts > self.last_ts() || self.reader().stamp() < at)
+        capacity > 0 && (len < capacity || at.ts > last_ts || self.reader().stamp() < at)
     }
 
     /// Keeps an event, when it is among the latest `capacity`: `head`, and `payload` packed
@@ -371,15 +375,20 @@ impl Timeline {
     /// its length, then straight into the buffer after it.
     pub(crate) fn insert<P: Pack + ?Sized>(&mut self, head: Head, capacity: usize, payload: &P) {
         let at = head.at;
-        if !self.keeps(at, capacity) {
+        let (len, last_ts) = (self.len(), self.last_ts());
+        if !self.keeps(at, capacity, len, last_ts) {
             return;
         }
         let mut n = Count::default();
         payload.pack_into(&mut n);
-        if self.len() == capacity {
+        // Removing the oldest leaves the newest's time as it is (and when it was the only
+        // entry, `len` 0 says the timeline is empty).
+        let len = if len == capacity {
             self.pop_front();
-        }
-        let (len, last_ts) = (self.len(), self.last_ts());
+            len - 1
+        } else {
+            len
+        };
         let newest = len == 0
             || at.ts > last_ts
             || (at.ts == last_ts && self.entries().last().is_some_and(|l| l.at < at));
@@ -405,7 +414,7 @@ impl Timeline {
                 extra - header,
                 "the payload packs the same twice"
             );
-            self.set_field(AT_LAST, &at.ts.to_le_bytes());
+            self.set_last_ts(at.ts);
             self.set_len(len + 1);
         } else {
             // A late event: re-pack with it in place.
