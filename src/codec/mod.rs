@@ -28,7 +28,7 @@ use bincode::de::Decode;
 use bincode::error::DecodeError;
 use std::fmt;
 
-pub(crate) use payload::{Count, Pack};
+pub(crate) use payload::{Pack, Stack};
 pub(crate) use small::{Bytes, Small};
 
 /// Decoding never allocates more than this for one value, whatever a corrupt length says.

@@ -6,7 +6,7 @@
 
 use super::Stamp;
 use crate::codec::tagged::{self, Group};
-use crate::codec::{Count, Pack, Packed};
+use crate::codec::{Pack, Packed, Stack};
 use crate::event::{Channel, Event, Kind, Payload};
 use crate::intern::{Interner, Sym};
 
@@ -371,16 +371,21 @@ impl Timeline {
     }
 
     /// Keeps an event, when it is among the latest `capacity`: `head`, and `payload` packed
-    /// (only then: packing a payload is not free). It is packed twice: into a [`Count`] for
-    /// its length, then straight into the buffer after it.
+    /// (only then: packing a payload is not free). It is packed once, on the stack, and
+    /// copied after its fields; a payload too long for the [`Stack`] is packed again,
+    /// straight into the buffer, once its length is known.
     pub(crate) fn insert<P: Pack + ?Sized>(&mut self, head: Head, capacity: usize, payload: &P) {
         let at = head.at;
         let (len, last_ts) = (self.len(), self.last_ts());
         if !self.keeps(at, capacity, len, last_ts) {
             return;
         }
-        let mut n = Count::default();
-        payload.pack_into(&mut n);
+        let mut packed = Stack::default();
+        payload.pack_into(&mut packed);
+        let n = match packed.bytes() {
+            Ok(b) => b.len(),
+            Err(n) => n,
+        };
         // Removing the oldest leaves the newest's time as it is (and when it was the only
         // entry, `len` 0 says the timeline is empty).
         let len = if len == capacity {
@@ -399,16 +404,18 @@ impl Timeline {
             } else {
                 (last_ts, 0)
             };
-            let g = fields(head, n.0, prev);
-            let extra = header + g.as_bytes().len() + n.0;
+            let g = fields(head, n, prev);
+            let extra = header + g.as_bytes().len() + n;
             self.make_room(extra, len + 1, capacity);
             if header > 0 {
                 Timeline::start(&mut self.buf, at.ts);
             }
             let start = self.buf.len();
             self.buf.extend_from_slice(g.as_bytes());
-            // The payload is packed straight into the buffer, after its length.
-            payload.pack_into(&mut self.buf);
+            match packed.bytes() {
+                Ok(b) => self.buf.extend_from_slice(b),
+                Err(_) => payload.pack_into(&mut self.buf),
+            }
             debug_assert_eq!(
                 self.buf.len() - start,
                 extra - header,
@@ -418,8 +425,14 @@ impl Timeline {
             self.set_len(len + 1);
         } else {
             // A late event: re-pack with it in place.
-            let mut bytes = Vec::with_capacity(n.0);
-            payload.pack_into(&mut bytes);
+            let bytes = match packed.bytes() {
+                Ok(b) => b.to_vec(),
+                Err(n) => {
+                    let mut bytes = Vec::with_capacity(n);
+                    payload.pack_into(&mut bytes);
+                    bytes
+                }
+            };
             let mut all = self.all();
             let pos = all.partition_point(|x| x.at < at);
             let e = Entry {
