@@ -53,8 +53,9 @@ pub(crate) struct Stack {
     len: usize,
 }
 
-/// The bytes a [`Stack`] holds.
+/// The bytes a [`Stack`] holds (a power of two: see its `push`).
 pub(crate) const STACK: usize = 128;
+const _: () = assert!(STACK.is_power_of_two());
 
 impl Default for Stack {
     fn default() -> Stack {
@@ -66,16 +67,31 @@ impl Default for Stack {
 }
 
 impl Stack {
-    /// The packed bytes, when they fit; else `Err` with their length.
-    pub(crate) fn bytes(&self) -> Result<&[u8], usize> {
-        self.bytes.get(..self.len).ok_or(self.len)
+    /// The packed bytes, when they fit ([`None`] past [`STACK`]).
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        self.bytes.get(..self.len)
+    }
+
+    /// How many bytes were packed, whether they fit or not.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends the bytes of `what`, packed into this: copied when they fit, else packed
+    /// again straight into `out`.
+    pub(crate) fn write_to<P: Pack + ?Sized>(&self, what: &P, out: &mut Vec<u8>) {
+        match self.bytes() {
+            Some(b) => out.extend_from_slice(b),
+            None => what.pack_into(out),
+        }
     }
 }
 
 impl Out for Stack {
     fn push(&mut self, b: u8) {
         // Past the end the index wraps: those bytes are never read ([`Stack::bytes`] gives
-        // only the length then), and the mask takes a branch off every byte.
+        // nothing then), and with `STACK` a power of two the wrap is a mask, not a branch
+        // on every byte.
         self.bytes[self.len % STACK] = b;
         self.len += 1;
     }
@@ -447,6 +463,26 @@ mod tests {
         ]
     }
 
+    /// A stack buffer holds exactly [`STACK`] bytes, written byte by byte or as slices, and
+    /// past that gives only their count; what it writes out is the bytes either way.
+    #[test]
+    fn a_stack_buffer_holds_its_size_and_counts_past_it() {
+        let long: Vec<u8> = (0..=255u8).cycle().take(3 * STACK).collect();
+        for n in [0, 1, STACK - 1, STACK, STACK + 1, 3 * STACK] {
+            let (mut bytewise, mut sliced) = (Stack::default(), Stack::default());
+            long[..n].iter().for_each(|b| bytewise.push(*b));
+            sliced.extend_from_slice(&long[..n / 2]);
+            sliced.extend_from_slice(&long[n / 2..n]);
+            for st in [&bytewise, &sliced] {
+                assert_eq!(st.len(), n);
+                assert_eq!(st.bytes(), (n <= STACK).then_some(&long[..n]), "{n} bytes");
+                let mut out = vec![7u8];
+                st.write_to(&long[..n], &mut out);
+                assert_eq!(&out[1..], &long[..n], "{n} bytes written out");
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn packs_as_bincode_does(p in payload()) {
@@ -458,13 +494,11 @@ mod tests {
             prop_assert_eq!(&out[1..], &bytes[..]);
             let mut st = Stack::default();
             pack_payload(&p, &mut st);
-            match st.bytes() {
-                Ok(b) => prop_assert_eq!(b, &bytes[..]),
-                Err(n) => {
-                    prop_assert!(n > STACK);
-                    prop_assert_eq!(n, bytes.len());
-                }
-            }
+            prop_assert_eq!(st.len(), bytes.len());
+            prop_assert_eq!(st.bytes(), (bytes.len() <= STACK).then_some(&bytes[..]));
+            let mut out = vec![9u8];
+            st.write_to(&p, &mut out);
+            prop_assert_eq!(&out[1..], &bytes[..]);
         }
     }
 }

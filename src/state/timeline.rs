@@ -382,10 +382,7 @@ impl Timeline {
         }
         let mut packed = Stack::default();
         payload.pack_into(&mut packed);
-        let n = match packed.bytes() {
-            Ok(b) => b.len(),
-            Err(n) => n,
-        };
+        let n = packed.len();
         // Removing the oldest leaves the newest's time as it is (and when it was the only
         // entry, `len` 0 says the timeline is empty).
         let len = if len == capacity {
@@ -412,10 +409,7 @@ impl Timeline {
             }
             let start = self.buf.len();
             self.buf.extend_from_slice(g.as_bytes());
-            match packed.bytes() {
-                Ok(b) => self.buf.extend_from_slice(b),
-                Err(_) => payload.pack_into(&mut self.buf),
-            }
+            packed.write_to(payload, &mut self.buf);
             debug_assert_eq!(
                 self.buf.len() - start,
                 extra - header,
@@ -425,14 +419,8 @@ impl Timeline {
             self.set_len(len + 1);
         } else {
             // A late event: re-pack with it in place.
-            let bytes = match packed.bytes() {
-                Ok(b) => b.to_vec(),
-                Err(n) => {
-                    let mut bytes = Vec::with_capacity(n);
-                    payload.pack_into(&mut bytes);
-                    bytes
-                }
-            };
+            let mut bytes = Vec::with_capacity(n);
+            packed.write_to(payload, &mut bytes);
             let mut all = self.all();
             let pos = all.partition_point(|x| x.at < at);
             let e = Entry {
