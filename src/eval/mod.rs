@@ -1192,23 +1192,17 @@ impl Evaluator {
             let slot = e.id as usize;
             if e.next <= tau {
                 let plan = &self.slots[slot];
-                if let Timed::Shared(from, to) = plan.timed {
-                    // Of counts sharing a slot, only those whose own crossing after the last
-                    // evaluation has come can answer otherwise: their readers are re-checked.
-                    for m in &self.members[from as usize..to as usize] {
-                        let (w, bounds) = (m.window, self.bounds_of(m));
-                        if e.state
-                            .crossing(prev.saturating_sub(w), bounds, w)
-                            .is_some_and(|c| c <= tau)
-                        {
-                            self.readers[m.term].iter().for_each(|i| todo.set(*i, true));
-                        }
-                    }
+                let shared = if let Timed::Shared(from, to) = plan.timed {
+                    // Before pruning: it reads times that were inside the windows at `prev`
+                    // (pruning keeps every time still inside them at `tau`).
+                    let members = &self.members[from as usize..to as usize];
+                    Some(self.shared_due(&e.state, members, prev, tau, refresh, todo))
                 } else {
                     // A slot of its own: its term's readers.
                     let term = plan.terms[0];
                     self.readers[term].iter().for_each(|i| todo.set(*i, true));
-                }
+                    None
+                };
                 // Reads count only what is inside the window, so pruning is for memory, and
                 // only the due slots are pruned: an evaluation does not touch the kept events
                 // of the others. What a slot keeps stays bounded all the same: a latest-k
@@ -1218,8 +1212,8 @@ impl Evaluator {
                     e.state.prune(horizon);
                     emptied |= e.state.is_empty();
                 }
-            }
-            if refresh || e.next <= tau {
+                e.next = shared.unwrap_or_else(|| self.slot_next(slot, &e.state, tau));
+            } else if refresh {
                 e.next = self.slot_next(slot, &e.state, tau);
             }
             earliest = earliest.min(e.next);
@@ -1228,6 +1222,50 @@ impl Evaluator {
             st.terms.drop_empty();
         }
         earliest
+    }
+
+    /// A due slot of counts sharing it ([`Timed::Shared`]): the readers of the counts whose
+    /// own crossing after the last evaluation (`prev`) has come join `todo`, since only they
+    /// can answer otherwise; returns the slot's next instant after `tau`.
+    ///
+    /// Only those counts have their crossing found again. A slot changes only when fed, and
+    /// an evaluation at the same time follows every feed, so a due slot holds what it held
+    /// at `prev`, and a count whose crossing after `prev` is still to come (or never comes)
+    /// has the same one after `tau`: with `m` times inside its window at `prev` and `b` the
+    /// largest boundary they reach, the crossing is when the `(m - b)`-th of them leaves;
+    /// those before it may have left by `tau`, but at least `b` remain, so `b` is still the
+    /// largest reached and the same time is still the one whose leaving crosses it. A
+    /// `refresh` (a merge, a switch of rules, an evaluation earlier than the last) finds
+    /// them all again.
+    fn shared_due(
+        &self,
+        ts: &TermState,
+        members: &[Member],
+        prev: i64,
+        tau: i64,
+        refresh: bool,
+        todo: &mut Bits,
+    ) -> i64 {
+        // Counts share a slot only as latest-k times.
+        let v = ts.times().unwrap_or_default();
+        let mut next = NEVER;
+        for m in members {
+            let (w, bounds) = (m.window, self.bounds_of(m));
+            let then = terms::crossing_in(v, prev.saturating_sub(w), bounds, w);
+            let c = match then {
+                Some(c) if c <= tau => {
+                    self.readers[m.term].iter().for_each(|i| todo.set(*i, true));
+                    terms::crossing_in(v, tau - w, bounds, w)
+                }
+                _ if refresh => terms::crossing_in(v, tau - w, bounds, w),
+                still => still,
+            };
+            debug_assert_eq!(c, terms::crossing_in(v, tau - w, bounds, w));
+            if let Some(c) = c {
+                next = next.min(c);
+            }
+        }
+        next
     }
 
     /// The earliest candidate instant after `tau` of the term in `slot` ([`NEVER`] if none).
@@ -1294,8 +1332,12 @@ impl Evaluator {
         match self.slots[slot].timed {
             Timed::No => {}
             Timed::Shared(from, to) => {
+                // Counts share a slot only as latest-k times: found once for all of them.
+                let v = ts.times().unwrap_or_default();
                 for m in &self.members[from as usize..to as usize] {
-                    if let Some(c) = ts.crossing(tau - m.window, self.bounds_of(m), m.window) {
+                    if let Some(c) =
+                        terms::crossing_in(v, tau - m.window, self.bounds_of(m), m.window)
+                    {
                         f(c);
                     }
                 }

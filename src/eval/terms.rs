@@ -354,18 +354,12 @@ impl TermState {
     /// reached. A latest-k state keeps at least the largest boundary, so the latest `b` are
     /// among what it keeps.
     pub(crate) fn crossing(&self, horizon: i64, bounds: &[u64], window: i64) -> Option<i64> {
-        let nth = |m: usize, at: &dyn Fn(usize) -> i64| {
-            let b = *bounds.iter().rev().find(|b| **b <= m as u64)? as usize;
-            Some(at(m - b) + window)
-        };
         match (self, self.times()) {
-            (_, Some(v)) => {
-                let live = &v[v.partition_point(|x| *x <= horizon)..];
-                nth(live.len(), &|i| live[i])
-            }
+            (_, Some(v)) => crossing_in(v, horizon, bounds, window),
             (TermState::Window(v), _) => {
                 let live = &v[v.partition_point(|x| x.0 <= horizon)..];
-                nth(live.len(), &|i| live[i].0)
+                let b = largest_reached(bounds, live.len())?;
+                Some(live[live.len() - b].0 + window)
             }
             _ => None,
         }
@@ -391,6 +385,25 @@ impl TermState {
             _ => false,
         }
     }
+}
+
+/// [`TermState::crossing`] of the ascending kept times `v` of a latest-k state: the counts
+/// sharing a slot read one list, and find its times once for all of them.
+#[inline]
+pub(crate) fn crossing_in(v: &[i64], horizon: i64, bounds: &[u64], window: i64) -> Option<i64> {
+    let live = &v[v.partition_point(|x| *x <= horizon)..];
+    let b = largest_reached(bounds, live.len())?;
+    Some(live[live.len() - b] + window)
+}
+
+/// The largest of `bounds` (ascending) that a count of `m` reaches.
+#[inline]
+fn largest_reached(bounds: &[u64], m: usize) -> Option<usize> {
+    bounds
+        .iter()
+        .rev()
+        .find(|b| **b <= m as u64)
+        .map(|b| *b as usize)
 }
 
 /// How many term slots a contact's list has room for when it is first allocated, under a
@@ -634,6 +647,39 @@ mod tests {
                 s.add(t, 1, k, None);
             }
             prop_assert_eq!(s.at_least_after(horizon, n), s.count_after(horizon) >= n as u64);
+        }
+
+        /// What a due shared slot rests on (`Evaluator::shared_due`): over the same times, a
+        /// crossing found after `prev` that is still to come at `tau` (or that never comes)
+        /// is the one found after `tau`; and every crossing is the instant the count inside
+        /// the window, counted plainly, first falls below the largest boundary it reached. (No
+        /// time is after the evaluation: the engine's clock is at least every accepted time.)
+        #[test]
+        fn a_crossing_still_to_come_stays_put(
+            mut times in proptest::collection::vec(0i64..60, 0..10),
+            bounds in proptest::collection::btree_set(1u64..6, 1..4),
+            window in 1i64..30,
+            prev in 59i64..100,
+            later in 0i64..40,
+        ) {
+            times.sort_unstable();
+            let bounds: Vec<u64> = bounds.into_iter().collect();
+            let tau = prev + later;
+            let then = crossing_in(&times, prev - window, &bounds, window);
+            let now = crossing_in(&times, tau - window, &bounds, window);
+            if then.is_none_or(|c| c > tau) {
+                prop_assert_eq!(then, now);
+            }
+            let inside = |at: i64| times.iter().filter(|t| **t > at - window && **t <= at).count();
+            let reached = bounds.iter().rev().find(|b| **b as usize <= inside(tau));
+            match (now, reached) {
+                (Some(c), Some(b)) => {
+                    prop_assert!(c > tau);
+                    prop_assert!(inside(c) < *b as usize && inside(c - 1) >= *b as usize);
+                }
+                (None, None) => {}
+                other => prop_assert!(false, "crossing and count disagree: {:?}", other),
+            }
         }
     }
 
