@@ -13,6 +13,7 @@
 //! difference, which rewrite each container they touch once. Readers go through
 //! [`Memberships::bitmap`], which folds first, so every read sees every change.
 
+use super::radix;
 use roaring::RoaringBitmap;
 
 /// Changes a predicate's log holds before they are folded into its bitmap.
@@ -30,6 +31,8 @@ pub(crate) struct Memberships {
     /// Per predicate: changes not yet in its bitmap, in order, as
     /// `id << SHIFT | place << 1 | in`.
     pending: Vec<Vec<u64>>,
+    /// The radix sort's second buffer, kept between folds.
+    scratch: Vec<u64>,
 }
 
 impl Memberships {
@@ -43,6 +46,7 @@ impl Memberships {
         Memberships {
             pending: vec![Vec::new(); bitmaps.len()],
             bitmaps,
+            scratch: Vec::new(),
         }
     }
 
@@ -65,9 +69,8 @@ impl Memberships {
             return;
         }
         // By contact, then by place in the log: the last of a contact's changes is what
-        // holds. Each entry is distinct, so an unstable sort of the plain numbers does it
-        // (without the buffer a stable sort allocates).
-        log.sort_unstable();
+        // holds.
+        sort_by_contact(log, &mut self.scratch);
         let mut enter = Vec::new();
         let mut leave = Vec::new();
         for (k, x) in log.iter().enumerate() {
@@ -108,10 +111,24 @@ impl Memberships {
         &self.bitmaps
     }
 
-    /// Heap bytes of the logs of pending changes.
+    /// Heap bytes of the logs of pending changes (and of the sort's buffer).
     pub(crate) fn pending_bytes(&self) -> usize {
-        self.pending.iter().map(|p| p.capacity() * 8).sum()
+        let logs: usize = self.pending.iter().map(|p| p.capacity()).sum();
+        (logs + self.scratch.capacity()) * 8
     }
+}
+
+/// Sorts a log of changes by contact, then by place in the log, as a plain sort of its
+/// numbers would. The log is in place order, so a stable sort by contact alone gives that
+/// order: a radix sort of the contact's bits (see [`radix`]).
+fn sort_by_contact(log: &mut Vec<u64>, scratch: &mut Vec<u64>) {
+    if log.len() < radix::RADIX_FROM {
+        // Each entry is distinct (its place), so an unstable sort gives the one order.
+        log.sort_unstable();
+        return;
+    }
+    let contact = radix::Bits::used(log, SHIFT, u64::BITS - SHIFT);
+    radix::sort(log, scratch, &[contact]);
 }
 
 #[cfg(test)]
@@ -121,6 +138,28 @@ mod tests {
     use std::collections::BTreeSet;
 
     proptest! {
+        /// A log sorts as a plain sort of its numbers does, whatever its length (on either
+        /// side of `radix::RADIX_FROM`) and however large its contacts.
+        #[test]
+        fn a_log_sorts_by_contact_then_place(
+            contacts in proptest::collection::vec(any::<u32>(), 0..1500),
+            small in any::<bool>(),
+        ) {
+            let log: Vec<u64> = contacts
+                .iter()
+                .enumerate()
+                .map(|(place, c)| {
+                    let c = if small { c % 50 } else { *c };
+                    u64::from(c) << SHIFT | (place as u64) << 1 | u64::from(c % 3 == 0)
+                })
+                .collect();
+            let mut want = log.clone();
+            want.sort_unstable();
+            let mut got = log;
+            sort_by_contact(&mut got, &mut Vec::new());
+            prop_assert_eq!(got, want);
+        }
+
         /// Any sequence of changes, read at any points, reads as the changes applied one by
         /// one (ids spread over several containers, many changes per id).
         #[test]

@@ -46,6 +46,7 @@ mod members;
 mod outcome;
 mod pages;
 mod query;
+mod radix;
 mod reload;
 mod ring;
 mod shard;

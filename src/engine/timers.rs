@@ -417,6 +417,35 @@ mod tests {
         assert!(heap.is_empty());
     }
 
+    /// Buckets holding thousands of timers (contacts over all 32 bits, ties in time) pop in
+    /// order, as do small ones.
+    #[test]
+    fn full_buckets_pop_in_order() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let now: Ts = 1_780_000_000_000;
+        for n in [3, 600, 5_000] {
+            let mut q = TimerQueue::default();
+            let mut want = Vec::new();
+            for _ in 0..n {
+                let r = next();
+                // Three buckets' worth of instants, a hundred of them: many ties.
+                let t = now + (r % 100) as i64 * (3 * WIDTH / 100);
+                let timer = (t, (r >> 32) as u32);
+                q.push(timer);
+                want.push(timer);
+            }
+            want.sort_unstable();
+            let got: Vec<Timer> = std::iter::from_fn(|| q.pop()).collect();
+            assert_eq!(got, want, "{n} timers");
+        }
+    }
+
     #[test]
     fn buckets_start_at_multiples_of_their_width() {
         assert_eq!(start(WIDTH - 1, FINE_BITS), 0);
