@@ -49,6 +49,21 @@ impl Bits {
         &w[..n]
     }
 
+    /// The bits of a single word.
+    #[inline]
+    pub(crate) fn of_word(w: u64) -> Bits {
+        Bits(Words::One(w))
+    }
+
+    /// The bits as a single word, when they are held as one (all below 64).
+    #[inline]
+    pub(crate) fn word(&self) -> Option<u64> {
+        match &self.0 {
+            Words::One(w) => Some(*w),
+            Words::Many(_) => None,
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, i: usize) -> bool {
         match &self.0 {

@@ -102,6 +102,9 @@ pub(crate) struct Evaluator {
     tests: Vec<Test>,
     /// Per predicate: when an event cannot change it (see [`Steady`]).
     steady: Vec<Steady>,
+    /// Per event kind, the same as [`Steady`] in words of predicates, when the plan's
+    /// predicates fit one word (empty otherwise).
+    steady_words: Vec<SteadyWords>,
     /// Room for term slots in a contact's first allocation of them.
     first_room: usize,
 }
@@ -119,6 +122,56 @@ enum Steady {
     /// `count < n`) stays so at an event, provided no instant of the contact is due by then
     /// (a count that fell since the last evaluation would make the held bit stale).
     Count(bool),
+}
+
+/// The predicates an event of one kind feeds, by how an event may change them (see
+/// [`Steady`]), one bit per predicate: which to re-check at an event is then a few word
+/// operations on the held bits instead of a pass over the predicates (with fifty segments
+/// that pass was about 1.5 % of the instructions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SteadyWords {
+    /// [`Steady::No`]: always re-checked.
+    always: u64,
+    /// [`Steady::Tag`]: re-checked while not held.
+    tags: u64,
+    /// [`Steady::Count`]`(true)`: re-checked while not held, or when an instant is due.
+    at_least: u64,
+    /// [`Steady::Count`]`(false)`: re-checked while held, or when an instant is due.
+    below: u64,
+}
+
+impl SteadyWords {
+    /// Per kind, for `steady` predicates fed as `preds_by_kind` says; none past one word.
+    fn of(steady: &[Steady], preds_by_kind: &[Vec<usize>]) -> Vec<SteadyWords> {
+        if steady.len() > 64 {
+            return Vec::new();
+        }
+        let of_kind = |preds: &Vec<usize>| {
+            let mut w = SteadyWords::default();
+            for &i in preds {
+                let word = match steady[i] {
+                    Steady::No => &mut w.always,
+                    Steady::Tag => &mut w.tags,
+                    Steady::Count(true) => &mut w.at_least,
+                    Steady::Count(false) => &mut w.below,
+                };
+                *word |= 1 << i;
+            }
+            w
+        };
+        preds_by_kind.iter().map(of_kind).collect()
+    }
+
+    /// The predicates to re-check, given the held bits and whether no instant is due.
+    #[inline]
+    fn todo(&self, held: u64, settled: bool) -> u64 {
+        let counts = if settled {
+            (self.at_least & !held) | (self.below & held)
+        } else {
+            self.at_least | self.below
+        };
+        self.always | (self.tags & !held) | counts
+    }
 }
 
 /// One slot of a contact's term states: the state of one term, or the state several
@@ -413,7 +466,7 @@ impl Evaluator {
                 }
             }
         }
-        let preds_by_kind = Kind::ALL
+        let preds_by_kind: Vec<Vec<usize>> = Kind::ALL
             .iter()
             .map(|k| {
                 (0..plan.predicates.len())
@@ -477,11 +530,13 @@ impl Evaluator {
                 (PredicateKind::Segment, Test::CountAtLeast { want, .. }) => Steady::Count(*want),
                 _ => Steady::No,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let steady_words = SteadyWords::of(&steady, &preds_by_kind);
         Evaluator {
             first_room: terms::first_room(slots.len()),
             tests,
             steady,
+            steady_words,
             readers,
             dependents,
             preds_by_kind,
@@ -1072,19 +1127,33 @@ impl Evaluator {
                 // No instant due by `tau`: every held bit is the predicate's value just
                 // before this event.
                 let settled = st.timer > tau;
-                for &i in &self.preds_by_kind[k as usize] {
-                    let keep = match self.steady[i] {
-                        Steady::No => true,
-                        Steady::Tag => !st.held.get(i),
-                        Steady::Count(want) => !settled || st.held.get(i) != want,
-                    };
-                    if keep {
-                        todo.set(i, true);
-                    }
+                match (self.steady_words.get(k as usize), st.held.word()) {
+                    (Some(w), Some(held)) => todo = Bits::of_word(w.todo(held, settled)),
+                    _ => self.steady_todo(k, st, settled, &mut todo),
                 }
+                debug_assert_eq!(todo, {
+                    let mut all = Bits::default();
+                    self.steady_todo(k, st, settled, &mut all);
+                    all
+                });
             }
         }
         self.run(st, state, tau, todo, kind.is_none(), out);
+    }
+
+    /// The predicates an event of kind `k` may change join `todo`, one by one (see
+    /// [`Steady`]; `settled`: no instant of the contact is due).
+    fn steady_todo(&self, k: Kind, st: &EvalState, settled: bool, todo: &mut Bits) {
+        for &i in &self.preds_by_kind[k as usize] {
+            let keep = match self.steady[i] {
+                Steady::No => true,
+                Steady::Tag => !st.held.get(i),
+                Steady::Count(want) => !settled || st.held.get(i) != want,
+            };
+            if keep {
+                todo.set(i, true);
+            }
+        }
     }
 
     /// Whether an event of kind `k` at `tau` leaves the evaluation as it is, but for its
@@ -1681,5 +1750,57 @@ mod tests {
         // Then an operation accepted at 30 min: the threshold at 1 h is ahead again.
         ev.evaluate(&mut st, &state, HOUR / 2, Some(Kind::Purchase), &mut out);
         assert_eq!(st.timer(), Some(HOUR));
+    }
+
+    proptest::proptest! {
+        /// The words of a kind pick exactly the predicates the pass over them keeps, for any
+        /// mix of predicates, held bits and due instants.
+        #[test]
+        fn steady_words_pick_what_the_pass_keeps(
+            steady in proptest::collection::vec(0u8..4, 0..=64),
+            fed in proptest::collection::vec(proptest::bits::u64::ANY, 1..4),
+            held in proptest::bits::u64::ANY,
+            settled: bool,
+        ) {
+            let steady: Vec<Steady> = steady
+                .iter()
+                .map(|s| match s {
+                    0 => Steady::No,
+                    1 => Steady::Tag,
+                    2 => Steady::Count(true),
+                    _ => Steady::Count(false),
+                })
+                .collect();
+            let n = steady.len();
+            let by_kind: Vec<Vec<usize>> = fed
+                .iter()
+                .map(|f| (0..n).filter(|i| f & (1 << i) != 0).collect())
+                .collect();
+            let held = if n == 64 { held } else { held & ((1 << n) - 1) };
+            let words = SteadyWords::of(&steady, &by_kind);
+            for (k, preds) in by_kind.iter().enumerate() {
+                let mut want = 0u64;
+                for &i in preds {
+                    let on = held & (1 << i) != 0;
+                    let keep = match steady[i] {
+                        Steady::No => true,
+                        Steady::Tag => !on,
+                        Steady::Count(w) => !settled || on != w,
+                    };
+                    if keep {
+                        want |= 1 << i;
+                    }
+                }
+                proptest::prop_assert_eq!(words[k].todo(held, settled), want);
+            }
+        }
+    }
+
+    /// Past one word of predicates there are no words: the pass over them is used.
+    #[test]
+    fn no_steady_words_past_one_word() {
+        let steady = vec![Steady::No; 65];
+        assert!(SteadyWords::of(&steady, &[vec![0, 64]]).is_empty());
+        assert_eq!(SteadyWords::of(&steady[..64], &[vec![0, 63]]).len(), 1);
     }
 }
