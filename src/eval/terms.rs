@@ -308,8 +308,23 @@ impl TermState {
 
     /// Whether at least `n` (at least 1) kept events are after `horizon`, as
     /// `count_after(horizon) >= n` answers, from the `n`-th latest kept time alone.
+    ///
+    /// Inlined for the usual case, a windowed count over inline times (1.5 million re-checks
+    /// at 20,000 contacts and fifty segments, which paid a call each); the rest goes out of
+    /// line.
+    #[inline]
     pub(crate) fn at_least_after(&self, horizon: Option<i64>, n: usize) -> bool {
         debug_assert!(n >= 1);
+        if let (TermState::Recent { len, t }, Some(h)) = (self, horizon) {
+            let len = usize::from(*len);
+            return len >= n && t[len - n] > h;
+        }
+        self.at_least_after_other(horizon, n)
+    }
+
+    /// [`TermState::at_least_after`] of any state.
+    #[inline(never)]
+    fn at_least_after_other(&self, horizon: Option<i64>, n: usize) -> bool {
         let Some(h) = horizon else {
             return self.count() >= n as u64;
         };
