@@ -82,6 +82,9 @@ pub(crate) struct Evaluator {
     readers: Vec<Vec<usize>>,
     /// Per predicate: the later predicates reading it through `segment(…)` or `tag(…)`.
     dependents: Vec<Vec<usize>>,
+    /// The same, as one word per predicate (only the later ones' bits), when the plan's
+    /// predicates fit one word (empty otherwise).
+    dependent_words: Vec<u64>,
     /// Per event kind: the predicates it feeds.
     preds_by_kind: Vec<Vec<usize>>,
     /// Time-sensitive terms read off the profile or the score rules (no slot).
@@ -532,6 +535,14 @@ impl Evaluator {
             })
             .collect::<Vec<_>>();
         let steady_words = SteadyWords::of(&steady, &preds_by_kind);
+        let dependent_words = if dependents.len() <= 64 {
+            let later = |i: usize, d: &usize| (*d > i).then(|| 1u64 << d);
+            (dependents.iter().enumerate())
+                .map(|(i, ds)| ds.iter().filter_map(|d| later(i, d)).fold(0, |a, b| a | b))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Evaluator {
             first_room: terms::first_room(slots.len()),
             tests,
@@ -539,6 +550,7 @@ impl Evaluator {
             steady_words,
             readers,
             dependents,
+            dependent_words,
             preds_by_kind,
             slots,
             stored_terms,
@@ -1355,27 +1367,37 @@ impl Evaluator {
         mut todo: Bits,
     ) {
         let cx = Cx { state, tau };
+        if let (Some(mut w), false) = (todo.word(), self.dependent_words.is_empty()) {
+            // One word: the lowest bit is the next predicate, and its dependents are later.
+            while w != 0 {
+                let i = w.trailing_zeros() as usize;
+                w = (w & (w - 1)) | self.dependent_words[i];
+                self.recheck(i, st, &cx, out);
+            }
+            return;
+        }
         let mut from = 0;
         while let Some(i) = todo.next_from(from) {
             from = i + 1;
             self.dependents[i].iter().for_each(|d| todo.set(*d, true));
-            let p = &self.plan.predicates[i];
-            let v = self.tests[i].holds(&Reading {
-                ev: self,
-                cx: &cx,
-                st,
-            });
-            match p.kind {
-                PredicateKind::Segment if v != st.held.get(i) => {
-                    st.held.set(i, v);
-                    out.push(Change::Segment(i, v));
-                }
-                PredicateKind::Tag if v && !st.held.get(i) => {
-                    st.held.set(i, true);
-                    out.push(Change::Tagged(i));
-                }
-                _ => {}
+            self.recheck(i, st, &cx, out);
+        }
+    }
+
+    /// Re-checks predicate `i`, recording a change.
+    #[inline(always)]
+    fn recheck(&self, i: usize, st: &mut EvalState, cx: &Cx<'_>, out: &mut Vec<Change>) {
+        let v = self.tests[i].holds(&Reading { ev: self, cx, st });
+        match self.plan.predicates[i].kind {
+            PredicateKind::Segment if v != st.held.get(i) => {
+                st.held.set(i, v);
+                out.push(Change::Segment(i, v));
             }
+            PredicateKind::Tag if v && !st.held.get(i) => {
+                st.held.set(i, true);
+                out.push(Change::Tagged(i));
+            }
+            _ => {}
         }
     }
 
