@@ -160,8 +160,19 @@ impl TermState {
             TermState::Total(t) => *t += value,
             TermState::Latest(l) => *l = Some(l.map_or(ts, |x| x.max(ts))),
             TermState::Recent { len, t } if usize::from(*len) < INLINE || k <= INLINE => {
-                // Insert in order into the inline times (one spare place), keep the latest k.
                 let n = usize::from(*len);
+                // The usual event is the newest: appended, or the oldest shifted out.
+                if k > 0 && n <= k && (n == 0 || t[n - 1] <= ts) {
+                    if n < k {
+                        t[n] = ts;
+                        *len += 1;
+                    } else {
+                        t.copy_within(1..n, 0);
+                        t[n - 1] = ts;
+                    }
+                    return;
+                }
+                // Insert in order into the inline times (one spare place), keep the latest k.
                 let mut all = [0; INLINE + 1];
                 let pos = t[..n].partition_point(|x| *x <= ts);
                 all[..pos].copy_from_slice(&t[..pos]);
@@ -662,6 +673,28 @@ mod tests {
                 s.add(t, 1, k, None);
             }
             prop_assert_eq!(s.at_least_after(horizon, n), s.count_after(horizon) >= n as u64);
+        }
+
+        /// A latest-k state holds the latest `k` times added, in the one form for their
+        /// number, whatever the order they came in (mostly the newest last, which takes a
+        /// shortcut; ties too).
+        #[test]
+        fn latest_k_keeps_the_latest_k(
+            mut times in proptest::collection::vec(0i64..20, 0..12),
+            ascending: bool,
+            k in 1usize..7,
+        ) {
+            if ascending {
+                times.sort_unstable();
+            }
+            let mut s = TermState::new(StateNeed::LatestK(k));
+            for (i, t) in times.iter().enumerate() {
+                s.add(*t, 1, k, None);
+                let mut want = times[..=i].to_vec();
+                want.sort_unstable();
+                let want = &want[want.len().saturating_sub(k)..];
+                prop_assert_eq!(&s, &TermState::of_times(want));
+            }
         }
 
         /// What a due shared slot rests on (`Evaluator::shared_due`): over the same times, a
