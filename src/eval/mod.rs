@@ -82,9 +82,6 @@ pub(crate) struct Evaluator {
     readers: Vec<Vec<usize>>,
     /// Per predicate: the later predicates reading it through `segment(…)` or `tag(…)`.
     dependents: Vec<Vec<usize>>,
-    /// The same, as one word per predicate (only the later ones' bits), when the plan's
-    /// predicates fit one word (empty otherwise).
-    dependent_words: Vec<u64>,
     /// Per event kind: the predicates it feeds.
     preds_by_kind: Vec<Vec<usize>>,
     /// Time-sensitive terms read off the profile or the score rules (no slot).
@@ -105,9 +102,8 @@ pub(crate) struct Evaluator {
     tests: Vec<Test>,
     /// Per predicate: when an event cannot change it (see [`Steady`]).
     steady: Vec<Steady>,
-    /// Per event kind, the same as [`Steady`] in words of predicates, when the plan's
-    /// predicates fit one word (empty otherwise).
-    steady_words: Vec<SteadyWords>,
+    /// `steady` and `dependents` as words, when the plan's predicates fit one word.
+    one_word: Option<OneWord>,
     /// Room for term slots in a contact's first allocation of them.
     first_room: usize,
 }
@@ -127,6 +123,46 @@ enum Steady {
     Count(bool),
 }
 
+impl Steady {
+    /// Whether an event must re-check the predicate, held (`held`) or not, when no instant
+    /// of the contact is due by it (`settled`) or some is.
+    fn keep(self, held: bool, settled: bool) -> bool {
+        match self {
+            Steady::No => true,
+            Steady::Tag => !held,
+            Steady::Count(want) => !settled || held != want,
+        }
+    }
+}
+
+/// What the evaluation reads per predicate, as words of predicates, for plans whose
+/// predicates fit one word: which an event re-checks, and whom a re-check brings along.
+#[derive(Debug, Clone)]
+struct OneWord {
+    /// Per event kind (see [`SteadyWords`]).
+    steady: Vec<SteadyWords>,
+    /// Per predicate: its later dependents (earlier ones are never visited).
+    dependents: Vec<u64>,
+}
+
+impl OneWord {
+    fn of(steady: &[Steady], preds_by_kind: &[Vec<usize>], deps: &[Vec<usize>]) -> Option<Self> {
+        if steady.len() > 64 {
+            return None;
+        }
+        let later = |i: usize, d: &usize| (*d > i).then(|| 1u64 << d);
+        Some(OneWord {
+            steady: preds_by_kind
+                .iter()
+                .map(|p| SteadyWords::of(steady, p))
+                .collect(),
+            dependents: (deps.iter().enumerate())
+                .map(|(i, ds)| ds.iter().filter_map(|d| later(i, d)).fold(0, |a, b| a | b))
+                .collect(),
+        })
+    }
+}
+
 /// The predicates an event of one kind feeds, by how an event may change them (see
 /// [`Steady`]), one bit per predicate: which to re-check at an event is then a few word
 /// operations on the held bits instead of a pass over the predicates (with fifty segments
@@ -144,25 +180,19 @@ struct SteadyWords {
 }
 
 impl SteadyWords {
-    /// Per kind, for `steady` predicates fed as `preds_by_kind` says; none past one word.
-    fn of(steady: &[Steady], preds_by_kind: &[Vec<usize>]) -> Vec<SteadyWords> {
-        if steady.len() > 64 {
-            return Vec::new();
+    /// For the predicates `preds` (all below 64) of one kind, classed by `steady`.
+    fn of(steady: &[Steady], preds: &[usize]) -> SteadyWords {
+        let mut w = SteadyWords::default();
+        for &i in preds {
+            let word = match steady[i] {
+                Steady::No => &mut w.always,
+                Steady::Tag => &mut w.tags,
+                Steady::Count(true) => &mut w.at_least,
+                Steady::Count(false) => &mut w.below,
+            };
+            *word |= 1 << i;
         }
-        let of_kind = |preds: &Vec<usize>| {
-            let mut w = SteadyWords::default();
-            for &i in preds {
-                let word = match steady[i] {
-                    Steady::No => &mut w.always,
-                    Steady::Tag => &mut w.tags,
-                    Steady::Count(true) => &mut w.at_least,
-                    Steady::Count(false) => &mut w.below,
-                };
-                *word |= 1 << i;
-            }
-            w
-        };
-        preds_by_kind.iter().map(of_kind).collect()
+        w
     }
 
     /// The predicates to re-check, given the held bits and whether no instant is due.
@@ -534,23 +564,14 @@ impl Evaluator {
                 _ => Steady::No,
             })
             .collect::<Vec<_>>();
-        let steady_words = SteadyWords::of(&steady, &preds_by_kind);
-        let dependent_words = if dependents.len() <= 64 {
-            let later = |i: usize, d: &usize| (*d > i).then(|| 1u64 << d);
-            (dependents.iter().enumerate())
-                .map(|(i, ds)| ds.iter().filter_map(|d| later(i, d)).fold(0, |a, b| a | b))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let one_word = OneWord::of(&steady, &preds_by_kind, &dependents);
         Evaluator {
             first_room: terms::first_room(slots.len()),
             tests,
             steady,
-            steady_words,
+            one_word,
             readers,
             dependents,
-            dependent_words,
             preds_by_kind,
             slots,
             stored_terms,
@@ -1139,8 +1160,10 @@ impl Evaluator {
                 // No instant due by `tau`: every held bit is the predicate's value just
                 // before this event.
                 let settled = st.timer > tau;
-                match (self.steady_words.get(k as usize), st.held.word()) {
-                    (Some(w), Some(held)) => todo = Bits::of_word(w.todo(held, settled)),
+                match (&self.one_word, st.held.word()) {
+                    (Some(o), Some(held)) => {
+                        todo = Bits::of_word(o.steady[k as usize].todo(held, settled));
+                    }
                     _ => self.steady_todo(k, st, settled, &mut todo),
                 }
                 debug_assert_eq!(todo, {
@@ -1157,12 +1180,7 @@ impl Evaluator {
     /// [`Steady`]; `settled`: no instant of the contact is due).
     fn steady_todo(&self, k: Kind, st: &EvalState, settled: bool, todo: &mut Bits) {
         for &i in &self.preds_by_kind[k as usize] {
-            let keep = match self.steady[i] {
-                Steady::No => true,
-                Steady::Tag => !st.held.get(i),
-                Steady::Count(want) => !settled || st.held.get(i) != want,
-            };
-            if keep {
+            if self.steady[i].keep(st.held.get(i), settled) {
                 todo.set(i, true);
             }
         }
@@ -1367,11 +1385,11 @@ impl Evaluator {
         mut todo: Bits,
     ) {
         let cx = Cx { state, tau };
-        if let (Some(mut w), false) = (todo.word(), self.dependent_words.is_empty()) {
+        if let (Some(o), Some(mut w)) = (&self.one_word, todo.word()) {
             // One word: the lowest bit is the next predicate, and its dependents are later.
             while w != 0 {
                 let i = w.trailing_zeros() as usize;
-                w = (w & (w - 1)) | self.dependent_words[i];
+                w = (w & (w - 1)) | o.dependents[i];
                 self.recheck(i, st, &cx, out);
             }
             return;
@@ -1799,30 +1817,32 @@ mod tests {
                 .map(|f| (0..n).filter(|i| f & (1 << i) != 0).collect())
                 .collect();
             let held = if n == 64 { held } else { held & ((1 << n) - 1) };
-            let words = SteadyWords::of(&steady, &by_kind);
+            let words = OneWord::of(&steady, &by_kind, &vec![Vec::new(); n]).expect("one word");
             for (k, preds) in by_kind.iter().enumerate() {
                 let mut want = 0u64;
                 for &i in preds {
-                    let on = held & (1 << i) != 0;
-                    let keep = match steady[i] {
-                        Steady::No => true,
-                        Steady::Tag => !on,
-                        Steady::Count(w) => !settled || on != w,
-                    };
-                    if keep {
+                    if steady[i].keep(held & (1 << i) != 0, settled) {
                         want |= 1 << i;
                     }
                 }
-                proptest::prop_assert_eq!(words[k].todo(held, settled), want);
+                proptest::prop_assert_eq!(words.steady[k].todo(held, settled), want);
             }
         }
     }
 
-    /// Past one word of predicates there are no words: the pass over them is used.
+    /// Past one word of predicates there are no words: the passes over them are used.
+    /// Within one, a predicate's word holds its later dependents only (the re-check loop
+    /// never goes back).
     #[test]
-    fn no_steady_words_past_one_word() {
+    fn one_word_up_to_64_predicates_with_later_dependents() {
         let steady = vec![Steady::No; 65];
-        assert!(SteadyWords::of(&steady, &[vec![0, 64]]).is_empty());
-        assert_eq!(SteadyWords::of(&steady[..64], &[vec![0, 63]]).len(), 1);
+        let deps = vec![Vec::new(); 65];
+        assert!(OneWord::of(&steady, &[vec![0, 64]], &deps).is_none());
+        let mut deps = vec![Vec::new(); 64];
+        deps[5] = vec![2, 7, 63];
+        let o = OneWord::of(&steady[..64], &[vec![0, 63]], &deps).expect("one word");
+        assert_eq!(o.steady[0].always, 1 | 1 << 63);
+        assert_eq!(o.dependents[5], 1 << 7 | 1 << 63);
+        assert_eq!(o.dependents[0], 0);
     }
 }
