@@ -431,7 +431,7 @@ impl Evaluator {
                 sym: None,
                 pred: None,
                 slot: None,
-                stored: (TermState::new(t.need) != TermState::None).then(|| {
+                stored: (!matches!(TermState::new(t.need), TermState::None { .. })).then(|| {
                     stored += 1;
                     stored - 1
                 }),
@@ -694,7 +694,7 @@ impl Evaluator {
         let tau = st.timer().map_or(clock, |t| t.saturating_sub(1));
         st.at = tau;
         for e in st.terms.iter_mut() {
-            e.next = self.slot_next(e.id as usize, &e.state, tau);
+            e.next = self.slot_next(e.id() as usize, &e.state, tau);
         }
         Ok(())
     }
@@ -978,7 +978,7 @@ impl Evaluator {
     /// pass over the slots).
     fn prune(&self, st: &mut EvalState, tau: i64) {
         for e in st.terms.iter_mut() {
-            if let Some(horizon) = self.prune_horizon(e.id as usize, tau) {
+            if let Some(horizon) = self.prune_horizon(e.id() as usize, tau) {
                 e.state.prune(horizon);
             }
         }
@@ -1013,7 +1013,7 @@ impl Evaluator {
 
     /// The state of term `t` (kept in a slot), empty when the contact has none.
     fn term_state<'s>(&self, t: usize, st: &'s EvalState) -> &'s TermState {
-        const EMPTY: &TermState = &TermState::None;
+        const EMPTY: &TermState = &TermState::None { id: 0 };
         st.terms
             .get(self.info[t].slot.expect("aggregate terms have state"))
             .unwrap_or(EMPTY)
@@ -1288,7 +1288,7 @@ impl Evaluator {
         let mut earliest = NEVER;
         let mut emptied = false;
         for e in st.terms.iter_mut() {
-            let slot = e.id as usize;
+            let slot = e.id() as usize;
             if e.next <= tau {
                 let plan = &self.slots[slot];
                 let shared = if let Timed::Shared(from, to) = plan.timed {
@@ -1696,7 +1696,7 @@ mod tests {
             ev.restore_state(&mut st, 5),
             Err("term states out of slot order")
         );
-        let mut st = load(vec![(0, TermState::Counter(1))]);
+        let mut st = load(vec![(0, TermState::Counter { id: 0, n: 1 })]);
         assert_eq!(
             ev.restore_state(&mut st, 5),
             Err("a term state is not of the kind its term keeps")
