@@ -431,7 +431,7 @@ impl Evaluator {
                 sym: None,
                 pred: None,
                 slot: None,
-                stored: (!matches!(TermState::new(t.need), TermState::None { .. })).then(|| {
+                stored: TermState::keeps_state(t.need).then(|| {
                     stored += 1;
                     stored - 1
                 }),
