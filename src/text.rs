@@ -169,6 +169,19 @@ impl Text {
         }
     }
 
+    /// An inline string's 16 bytes as one number (its bytes, then its length in the last
+    /// byte): equal numbers are equal strings. `None` for a string on the heap.
+    #[inline]
+    pub(crate) fn inline_key(&self) -> Option<u128> {
+        if self.tag == Tag::Heap {
+            return None;
+        }
+        let mut b = [0; 16];
+        b[..15].copy_from_slice(&self.raw);
+        b[15] = self.tag as u8;
+        Some(u128::from_le_bytes(b))
+    }
+
     /// Whether the string is held inline (without a heap allocation).
     pub fn is_inline(&self) -> bool {
         self.tag != Tag::Heap

@@ -46,7 +46,7 @@ use crate::engine::timers::TimerQueue;
 use crate::eval::{Carry, Change, EvalState, Evaluator, StoredEval};
 use crate::event::{Fact, Payload, Ts};
 use crate::identity::{ContactId, Identity, Names};
-use crate::intern::{Interner, Sym};
+use crate::intern::{Interner, RecentTexts, Sym};
 use crate::rules::PredicateKind;
 use crate::state::{ContactState, StateConfig};
 use crossbeam::queue::SegQueue;
@@ -249,6 +249,8 @@ pub(crate) struct ShardState {
     /// Timers fired so far.
     pub(crate) timers_fired: u64,
     changes: Vec<Change>,
+    /// The brands this shard interned last.
+    brands: RecentTexts,
     /// The right to take operations from the shard's queue: here, so that whoever holds
     /// the state drains the queue (taken out for the length of a drain, see `Engine::pump`).
     pub(crate) rx: Option<Consumer>,
@@ -548,9 +550,10 @@ impl ShardState {
     ) {
         // The shard's change buffer, reused event after event.
         let mut changes = std::mem::take(&mut self.changes);
+        let brand = self.brands.intern(&pending.event.brand, cx.syms);
         let c = self.live_mut(contact, cx);
         let timer = c.eval.timer();
-        apply_event(c, pending, now, fresh, cx, &mut changes);
+        apply_event(c, pending, brand, now, fresh, cx, &mut changes);
         let manual = manual_tag_syms(&pending.event, cx.syms);
         self.after_eval(contact, now, &changes, &manual, timer, cx);
         changes.clear();
@@ -651,7 +654,7 @@ impl ShardState {
                         merged_from.push(names.key);
                     }
                     if let Some(p) = &tail.event {
-                        feed_event(c, p, now, cx);
+                        feed_event(c, p, cx.syms.intern(&p.event.brand), now, cx);
                         manual.extend(manual_tag_syms(&p.event, cx.syms));
                     }
                     if let Some(ev) = cx.eval {
@@ -872,10 +875,11 @@ impl ShardState {
 }
 
 /// Applies an event to a contact's profile and rule terms, without evaluating.
-fn feed_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) {
+/// Feeds an event to a contact's profile and rule state; `brand` is its brand's symbol.
+fn feed_event(c: &mut Contact, p: &Pending, brand: Sym, now: Ts, cx: &ApplyCx<'_>) {
     c.state.identified |= p.identified;
     let touch = p.event.touch();
-    c.state.apply(&touch, p.seq, cx.syms, cx.cfg);
+    c.state.apply(&touch, brand, p.seq, cx.syms, cx.cfg);
     if let Some(ev) = cx.eval {
         ev.on_event(&mut c.eval, &touch, p.seq, now);
     }
@@ -883,15 +887,17 @@ fn feed_event(c: &mut Contact, p: &Pending, now: Ts, cx: &ApplyCx<'_>) {
 
 /// Applies an event and evaluates what it feeds (everything for a `fresh` contact), adding
 /// the changes to `changes`.
+#[allow(clippy::too_many_arguments)]
 fn apply_event(
     c: &mut Contact,
     p: &Pending,
+    brand: Sym,
     now: Ts,
     fresh: bool,
     cx: &ApplyCx<'_>,
     changes: &mut Vec<Change>,
 ) {
-    feed_event(c, p, now, cx);
+    feed_event(c, p, brand, now, cx);
     if let Some(ev) = cx.eval {
         ev.evaluate(
             &mut c.eval,

@@ -395,11 +395,18 @@ impl ContactState {
         self.cart.as_ref().is_some_and(|c| !c.is_empty())
     }
 
-    /// Applies one accepted event. `erase` events never reach a profile.
-    pub(crate) fn apply(&mut self, ev: &Touch<'_>, seq: u64, syms: &Interner, cfg: &StateConfig) {
+    /// Applies one accepted event, whose brand is `brand` in `syms`. `erase` events never
+    /// reach a profile.
+    pub(crate) fn apply(
+        &mut self,
+        ev: &Touch<'_>,
+        brand: Sym,
+        seq: u64,
+        syms: &Interner,
+        cfg: &StateConfig,
+    ) {
         let at = Stamp { ts: ev.ts, seq };
         let ts = ev.ts;
-        let brand = syms.intern(ev.brand);
         // The brand's activity first, from the contact's as it is before the event.
         let whole = self.whole();
         if let Some(b) = self
