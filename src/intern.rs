@@ -8,8 +8,10 @@
 //! that cache's hash map stand [`RECENT`] names placed by their length and end bytes: a
 //! brand (a shop has a handful) is found there by one comparison, without hashing it (the
 //! map's lookup took about 140 instructions, a tenth of a one-segment event's own work
-//! outside the timeline).
+//! outside the timeline). In front of both, each shard keeps the last few brands it interned
+//! ([`RecentTexts`]), compared as integers.
 
+use crate::Text;
 use ahash::{HashMap, RandomState};
 use dashmap::DashMap;
 use parking_lot::RwLock;
@@ -17,8 +19,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use crate::Text;
 
 /// Names a thread's cache holds before it starts again (a bound on its memory).
 const CACHED: usize = 4096;

@@ -874,8 +874,8 @@ impl ShardState {
     }
 }
 
-/// Applies an event to a contact's profile and rule terms, without evaluating.
-/// Feeds an event to a contact's profile and rule state; `brand` is its brand's symbol.
+/// Applies an event to a contact's profile and rule terms, without evaluating; `brand` is
+/// its brand's symbol.
 fn feed_event(c: &mut Contact, p: &Pending, brand: Sym, now: Ts, cx: &ApplyCx<'_>) {
     c.state.identified |= p.identified;
     let touch = p.event.touch();
