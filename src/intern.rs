@@ -234,10 +234,12 @@ mod tests {
     fn recent_texts_answer_as_the_interner_does() {
         let i = Interner::default();
         let mut r = RecentTexts::default();
-        // More names than places, repeated, a long one (on the heap), the empty one, and
-        // names differing only in their last byte or their length.
+        // More names than places, repeated, a long one (on the heap), the empty one, names
+        // differing only in their last byte, and one that differs from another only in its
+        // length (a trailing NUL: the same inline bytes, so only the length tells them apart).
         let names = [
             "shop-a",
+            "shop-a\0",
             "shop-b",
             "shop-c",
             "shop-d",
@@ -257,7 +259,7 @@ mod tests {
                 assert_eq!(r.intern(&t, &i), i.intern(n), "{n:?} in round {round}");
             }
         }
-        assert_eq!(i.len(), 9);
+        assert_eq!(i.len(), 10);
     }
 
     #[test]

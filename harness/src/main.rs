@@ -12,8 +12,8 @@
 //! segments, checks that all of them reached the same memberships, and prints a table that it
 //! also writes as JSON and Markdown. Stepped every 100 events, differential-dataflow is timed
 //! over the last `--dd-fresh` events only (default 3,000,000, which is all of a
-//! 200,000-contact month); the events before them are fed in batches of 100,000, untimed. `--quick` runs the same comparison at a reduced size;
-//! `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
+//! 200,000-contact month); the events before them are fed in batches of 100,000, untimed.
+//! `--quick` runs the same comparison at a reduced size; `--profile 1|50` runs only tropa's ingest with one or fifty segments, for `perf record`;
 //! `--scaling` runs only tropa's typed ingest with one and fifty segments (or the one that
 //! `--profile` names) on 1, 2, 4, … T threads (for a machine with more cores), checking that
 //! every run reaches the memberships of the one-thread run, and where each run's time went;
@@ -880,8 +880,7 @@ fn run(a: &Args) -> Result<(), String> {
     // differential-dataflow at equal freshness (timed over the last `dd_fresh` events, the
     // ones before them fed in large batches), then in large batches.
     let mut dd_rates = Vec::new();
-    for batch in [100, 100_000] {
-        let m = if batch == 100 { n.min(a.dd_fresh) } else { n };
+    for (batch, m) in [(100, n.min(a.dd_fresh)), (100_000, n)] {
         let run = dd::run(fifty.clone(), Arc::clone(&recs), batch, until, n - m)?;
         agree("differential-dataflow", &want, &run.memberships)?;
         let rate = per_s(m, run.ingest + run.catch_up);

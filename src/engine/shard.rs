@@ -637,6 +637,9 @@ impl ShardState {
                 let mut merged_from = Vec::new();
                 let mut manual: Vec<Sym> = Vec::new();
                 let timer;
+                // Found as every applied event's brand is, before the slot is borrowed.
+                let brand =
+                    (tail.event.as_ref()).map(|p| self.brands.intern(&p.event.brand, cx.syms));
                 {
                     let c = self.live_mut(into, cx);
                     timer = c.eval.timer();
@@ -653,8 +656,8 @@ impl ShardState {
                         }
                         merged_from.push(names.key);
                     }
-                    if let Some(p) = &tail.event {
-                        feed_event(c, p, cx.syms.intern(&p.event.brand), now, cx);
+                    if let (Some(p), Some(brand)) = (&tail.event, brand) {
+                        feed_event(c, p, brand, now, cx);
                         manual.extend(manual_tag_syms(&p.event, cx.syms));
                     }
                     if let Some(ev) = cx.eval {

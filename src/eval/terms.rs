@@ -1005,7 +1005,8 @@ mod tests {
     }
 
     /// A state that changes form (inline times to a vector and back, a prune, a late
-    /// insert, a union, a merge, a sum past 64 bits) stays under its slot's id, which the list's search reads.
+    /// insert, a union, a merge, a sum past 64 bits) stays under its slot's id, which the
+    /// list's search reads.
     #[test]
     fn a_slot_keeps_its_id_through_every_change_of_form() {
         let mut s = Slots::default();
